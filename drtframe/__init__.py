@@ -1,0 +1,24 @@
+"""drtframe: layer pruning for LLMs that sees the Silent and Decisive phases of the decision.
+
+The public API that plugins build on is exported here; everything else is internal.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .architecture import Architecture
+from .errors import DrtframeError
+from .hookspecs import hookimpl
+from .models.handle import ModelHandle
+from .options import Options
+from .schedule import PrunePlan, Schedule, scores_in_original_numbering
+from .scoring import Scorer, ScoringContext
+
+try:
+    __version__ = version("drtframe")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Architecture", "DrtframeError", "ModelHandle", "Options", "PrunePlan", "Schedule",
+    "Scorer", "ScoringContext", "__version__", "hookimpl", "scores_in_original_numbering",
+]

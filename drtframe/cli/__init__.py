@@ -1,0 +1,48 @@
+"""The `drtframe` command: a thin click group; each command lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import DrtframeError
+from .console import console
+
+
+class _Group(click.Group):
+    """Turns drtframe's errors into one line and their exit status, and Ctrl-C into a clean stop."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DrtframeError as exc:
+            console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            console.print("[yellow]Interrupted; nothing was written.[/]")
+            ctx.exit(130)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="drtframe")
+def cli() -> None:
+    """Layer pruning for LLMs that sees the Silent and Decisive phases of the model's decision."""
+
+
+def _register_commands() -> None:
+    from . import models_cmd, plugins_cmd, prune_cmd
+
+    for module in (plugins_cmd, models_cmd, prune_cmd):
+        cli.add_command(module.command)
+
+
+_register_commands()
+
+
+def main() -> None:
+    cli(prog_name="drtframe")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

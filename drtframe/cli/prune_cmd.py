@@ -1,0 +1,48 @@
+"""`drtframe prune`: remove decoder blocks and save a model that plain transformers reloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from .console import console, out
+from .options import method_option_flag, model_options, parse_layer_list
+
+
+@click.command("prune")
+@model_options
+@click.option("--method", help="Method name, 'scorer' or 'scorer@schedule' (see 'drtframe plugins').")
+@click.option("--remove", "-k", type=int, help="How many blocks the method removes.")
+@click.option("--layers", help="Remove exactly these blocks instead: comma-separated 0-based indices.")
+@method_option_flag
+@click.option("--output", "-O", type=click.Path(path_type=Path), required=True, help="Directory to write.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@click.option("--no-speed", is_flag=True, help="Skip the timed generation before and after.")
+def command(model, method, remove, layers, options, output, overwrite, no_speed) -> None:
+    """Remove K blocks chosen by a method (or the blocks given) and save the pruned model."""
+    from ..options import parse_option_pairs
+    from ..plugins import load_registry
+    from ..pruning import PruneRequest, run_prune
+
+    request = PruneRequest(model, output, method, remove, parse_layer_list(layers),
+                           parse_option_pairs(options), overwrite, measure_speed=not no_speed)
+    with console.status("starting") as spinner:
+        result = run_prune(request, load_registry(), status=lambda msg: spinner.update(msg))
+    _report(result)
+
+
+def _report(result) -> None:
+    table = Table(title=f"pruned with {result.plan.method}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("removed layers", ", ".join(map(str, result.plan.removed)))
+    table.add_row("layers", f"{result.num_layers_before} -> {result.num_layers_after}")
+    share = 1 - result.params_after / result.params_before
+    table.add_row("parameters", f"{result.params_before:,} -> {result.params_after:,} (-{share:.1%})")
+    if result.speedup is not None:
+        table.add_row("generation", f"{result.tokens_per_s_before:.1f} -> {result.tokens_per_s_after:.1f} tokens/s")
+        table.add_row("speed-up", f"{result.speedup:.2f}x measured, {result.ideal_speedup:.2f}x ideal (L/(L-K))")
+    table.add_row("written to", str(result.output))
+    out.print(table)

@@ -1,0 +1,75 @@
+"""The frozen handle that carries a loaded model through drtframe's stages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from ..architecture import Architecture, decoder_layers, get_path, layers_removed, remove_layers, validate_removal
+from ..errors import DrtframeError
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """A loaded causal LM, its tokenizer, where it came from and which original layers are gone.
+
+    `removed` holds original 0-based indices; `original_num_layers` the count before any removal,
+    so results can always be reported in the numbering of the model the user passed.
+    """
+
+    model: Any
+    tokenizer: Any
+    source: str
+    architecture: Architecture
+    original_num_layers: int
+    removed: tuple[int, ...] = ()
+
+    @property
+    def num_layers(self) -> int:
+        return len(decoder_layers(self.model, self.architecture))
+
+    @property
+    def kept(self) -> tuple[int, ...]:
+        """Original indices of the layers still present, in order."""
+        return tuple(i for i in range(self.original_num_layers) if i not in set(self.removed))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def layers(self) -> torch.nn.ModuleList:
+        return decoder_layers(self.model, self.architecture)
+
+    @property
+    def final_norm(self) -> torch.nn.Module | None:
+        path = self.architecture.final_norm_path
+        return get_path(self.model, path) if path else None
+
+    def to_current(self, original: tuple[int, ...]) -> tuple[int, ...]:
+        """Map original indices to positions in the current (possibly pruned) model."""
+        validate_removal(original, self.original_num_layers)
+        position = {o: c for c, o in enumerate(self.kept)}
+        gone = [i for i in original if i not in position]
+        if gone:
+            raise DrtframeError(f"layer {gone[0]} was already removed")
+        return tuple(position[i] for i in original)
+
+    def without(self, original: tuple[int, ...]) -> ModelHandle:
+        """Delete more original layers in place and return the handle describing the result."""
+        remove_layers(self.model, self.architecture, self.to_current(original))
+        return replace(self, removed=tuple(sorted(self.removed + tuple(original))))
+
+    @contextmanager
+    def temporarily_without(self, original: tuple[int, ...]) -> Iterator[ModelHandle]:
+        """Yield a handle of the model with more layers removed; restore them on exit."""
+        with layers_removed(self.model, self.architecture, self.to_current(original)):
+            yield replace(self, removed=tuple(sorted(self.removed + tuple(original))))
+
+    def parameter_count(self) -> int:
+        """Unique parameters (tied embeddings counted once)."""
+        return sum(p.numel() for p in self.model.parameters())

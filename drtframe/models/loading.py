@@ -1,0 +1,105 @@
+"""Load a causal LM from what the user typed: a local directory, a .gguf file, an alias or a hub id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..architecture import decoder_layers
+from ..errors import DrtframeError
+from ..methods import find_architecture
+from ..plugins import Registry
+from .aliases import ALIASES, ensure_alias
+from .handle import ModelHandle
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to load a model: `source` plus device, dtype and whether remote code may run."""
+
+    source: str
+    device: str = "auto"
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+
+
+def resolve_device(device: str) -> str:
+    """'auto' picks cuda, then mps, then cpu; an explicit device that is absent is an error."""
+    import torch
+
+    if device not in DEVICES:
+        raise DrtframeError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if device == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if (device == "cuda" and not cuda) or (device == "mps" and not mps):
+        raise DrtframeError(f"device {device!r} is not available on this machine")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str):
+    """'auto' is float32 on CPU (fast and exact there) and bfloat16 on accelerators."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise DrtframeError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    if dtype == "auto":
+        dtype = "float32" if device == "cpu" else "bfloat16"
+    return getattr(torch, dtype)
+
+
+def locate(source: str) -> tuple[str, dict]:
+    """Where transformers should load `source` from, plus extra from_pretrained arguments."""
+    if source in ALIASES:
+        return str(ensure_alias(ALIASES[source])), {}
+    path = Path(source).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return str(path.parent), {"gguf_file": path.name}
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise DrtframeError(f"{source} is a directory but holds no config.json: not a transformers model")
+        return str(path), {}
+    looks_local = source.startswith((".", "/", "~")) or source.endswith(".gguf") or source.count("/") > 1
+    if looks_local or path.exists():
+        raise DrtframeError(f"model not found: {source} (expected a model directory, a .gguf file, "
+                            f"an alias ({', '.join(ALIASES)}) or a hub id such as org/name)")
+    return source, {}  # a hub id
+
+
+def drop_gguf_quantizer(model) -> None:
+    """Treat a GGUF checkpoint that transformers dequantised to float as an ordinary model.
+
+    transformers keeps a GGUF quantizer attached after dequantising, which makes `save_pretrained`
+    refuse; the weights are plain floats, so the quantizer and its config entry can go. Weights
+    that stayed in GGUF blocks cannot be pruned and saved, which is said plainly.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None or quantizer.quantization_config.quant_method != "gguf":
+        return
+    if not all(p.dtype.is_floating_point for p in model.parameters()) or getattr(quantizer, "supported", False):
+        raise DrtframeError("this GGUF checkpoint keeps its weights quantised; drtframe needs float weights")
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+
+
+def load_model(spec: ModelSpec, registry: Registry) -> ModelHandle:
+    """Load the model and tokenizer, in eval mode, on the requested device and dtype."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = resolve_device(spec.device)
+    dtype = resolve_dtype(spec.dtype, device)
+    where, extra = locate(spec.source)
+    common = dict(trust_remote_code=spec.trust_remote_code, **extra)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **common)
+        tokenizer = AutoTokenizer.from_pretrained(where, **common)
+    except OSError as exc:
+        raise DrtframeError(f"could not load model {spec.source!r}: {' '.join(str(exc).split())[:400]}") from None
+    drop_gguf_quantizer(model)
+    model.to(device).eval()
+    arch = find_architecture(registry, model.config.model_type)
+    return ModelHandle(model, tokenizer, spec.source, arch, len(decoder_layers(model, arch)))

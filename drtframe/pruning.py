@@ -1,0 +1,114 @@
+"""`drtframe prune` as a library call: choose layers, remove them, measure, save atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import DrtframeError
+from .methods import resolve_method
+from .models.loading import ModelSpec, load_model
+from .plugins import Registry
+from .saving import check_output_dir, save_pruned
+from .schedule import PrunePlan
+from .scoring import ScoringContext
+from .speed import generation_tokens_per_second
+
+
+@dataclass(frozen=True)
+class PruneRequest:
+    """Everything one prune run needs. Exactly one of (`method` with `remove`) or `layers`."""
+
+    model: ModelSpec
+    output: Path
+    method: str | None = None
+    remove: int | None = None
+    layers: tuple[int, ...] | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+    overwrite: bool = False
+    measure_speed: bool = True
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    plan: PrunePlan
+    output: Path
+    num_layers_before: int
+    num_layers_after: int
+    params_before: int
+    params_after: int
+    tokens_per_s_before: float | None
+    tokens_per_s_after: float | None
+
+    @property
+    def speedup(self) -> float | None:
+        if self.tokens_per_s_before and self.tokens_per_s_after:
+            return self.tokens_per_s_after / self.tokens_per_s_before
+        return None
+
+    @property
+    def ideal_speedup(self) -> float:
+        return self.num_layers_before / self.num_layers_after
+
+
+Status = Callable[[str], None]
+
+
+def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda message: None) -> PruneResult:
+    """Validate everything cheap first, then load, plan, prune in place, measure and save."""
+    from . import __version__
+
+    if (request.layers is None) == (request.method is None):
+        raise DrtframeError("give either --method with --remove, or --layers")
+    if request.method is not None and (request.remove is None or request.remove < 1):
+        raise DrtframeError("--remove must be a whole number of layers, at least 1")
+    if request.layers is not None and not request.layers:
+        raise DrtframeError("--layers names no layers")
+    method = resolve_method(registry, request.method, request.options) if request.method else None
+    check_output_dir(request.output, request.overwrite)
+
+    status(f"loading {request.model.source}")
+    handle = load_model(request.model, registry)
+    total = handle.num_layers
+    if method is not None:
+        if request.remove >= total:
+            raise DrtframeError(f"--remove {request.remove} leaves no layers: the model has {total}")
+        if method.scorer.needs_calibration:
+            raise DrtframeError(f"{method.name} needs calibration data, which prune does not provide yet")
+        status(f"planning with {method.name}")
+        ctx = ScoringContext(handle, None)
+        plan = method.schedule.plan(method.scorer, ctx, request.remove)
+    else:
+        from .architecture import validate_removal
+
+        removed = validate_removal(request.layers, total)
+        plan = PrunePlan("manual", removed, tuple(request.layers), tuple(None for _ in range(total)))
+
+    params_before = handle.parameter_count()
+    speed_before = None
+    if request.measure_speed:
+        status("timing generation of the original model")
+        speed_before = generation_tokens_per_second(handle)
+    pruned = handle.without(plan.removed)
+    speed_after = None
+    if request.measure_speed:
+        status("timing generation of the pruned model")
+        speed_after = generation_tokens_per_second(pruned)
+    result = PruneResult(plan, request.output, total, pruned.num_layers, params_before,
+                         pruned.parameter_count(), speed_before, speed_after)
+    manifest = {
+        "drtframe_version": __version__,
+        "source_model": request.model.source,
+        "method": method.name if method else "manual",
+        "options": dict(request.options),
+        "removed_layers": list(plan.removed),
+        "removal_order": list(plan.order),
+        "num_layers_before": total,
+        "num_layers_after": pruned.num_layers,
+        "parameters_before": params_before,
+        "parameters_after": result.params_after,
+    }
+    status(f"writing {request.output}")
+    save_pruned(pruned, request.output, manifest, request.overwrite)
+    return result

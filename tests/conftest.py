@@ -1,0 +1,56 @@
+"""Shared fixtures: a fresh registry, tiny seeded models on disk, and the real SmolLM2-135M."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def registry():
+    from drtframe.plugins import load_registry
+
+    return load_registry()
+
+
+@pytest.fixture
+def transformers_log():
+    """Everything transformers logs while the test runs (it does not propagate to caplog)."""
+    import transformers
+
+    logger = transformers.utils.logging.get_logger("transformers")
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    logger.addHandler(handler)
+    yield buffer
+    logger.removeHandler(handler)
+
+
+@pytest.fixture
+def tiny_llama_dir(tmp_path):
+    """A tiny seeded Llama with a tokenizer, saved as a transformers directory."""
+    from tiny_models import tiny_model, tiny_tokenizer
+
+    path = tmp_path / "tiny-llama"
+    tiny_model("llama").save_pretrained(path)
+    tiny_tokenizer().save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir():
+    """The real SmolLM2-135M, converted once into DRTFRAME_CACHE (set by .ci/run to a workspace dir)."""
+    from drtframe.models.aliases import ALIASES, ensure_alias
+
+    if not os.environ.get("DRTFRAME_CACHE"):
+        os.environ["DRTFRAME_CACHE"] = str(Path(__file__).resolve().parents[1] / ".ci-cache" / "drtframe")
+    return ensure_alias(ALIASES["smollm2-135m"])

@@ -54,3 +54,14 @@ def smollm2_dir():
     if not os.environ.get("DRTFRAME_CACHE"):
         os.environ["DRTFRAME_CACHE"] = str(Path(__file__).resolve().parents[1] / ".ci-cache" / "drtframe")
     return ensure_alias(ALIASES["smollm2-135m"])
+
+
+@pytest.fixture(autouse=True)
+def wide_console():
+    """Rich wraps table cells to the terminal width; tests read whole rows."""
+    from drtframe.cli.console import console, out
+
+    saved = console.width, out.width
+    console.width = out.width = 250
+    yield
+    console.width, out.width = saved

@@ -31,10 +31,13 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from . import models_cmd, plugins_cmd, prune_cmd
+    """Add every `*_cmd` module's `command`: one module per command, nothing to edit here."""
+    import importlib
+    import pkgutil
 
-    for module in (plugins_cmd, models_cmd, prune_cmd):
-        cli.add_command(module.command)
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.endswith("_cmd"):
+            cli.add_command(importlib.import_module(f"{__name__}.{info.name}").command)
 
 
 _register_commands()

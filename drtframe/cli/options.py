@@ -21,6 +21,9 @@ def model_options(func):
     @click.option("--trust-remote-code", is_flag=True, help="Allow the model's own Python code to run.")
     @functools.wraps(func)
     def wrapper(*args, model, device, dtype, trust_remote_code, **kwargs):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # drtframe shows its own progress
         return func(*args, model=ModelSpec(model, device, dtype, trust_remote_code), **kwargs)
 
     return wrapper

@@ -1,0 +1,78 @@
+"""The real SmolLM2-135M: alias conversion, pruning that reloads exactly, cache-consistent generation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from drtframe.cli import cli
+from drtframe.methods import find_architecture
+from drtframe.models.handle import ModelHandle
+from drtframe.saving import save_pruned
+from test_architectures import hand_pruned
+
+pytestmark = pytest.mark.slow
+REMOVED = (4, 11, 12, 27)
+
+
+@pytest.fixture(scope="module")
+def tokens(smollm2_dir):
+    tok = AutoTokenizer.from_pretrained(smollm2_dir)
+    return tok("Question: Which gas do plants take in for photosynthesis?\nAnswer:", return_tensors="pt").input_ids
+
+
+def logits(model, ids):
+    with torch.inference_mode():
+        return model(ids).logits
+
+
+def test_alias_is_converted_once_and_listed(smollm2_dir):
+    config = json.loads((smollm2_dir / "config.json").read_text())
+    assert config["num_hidden_layers"] == 30 and config["model_type"] == "llama"
+    assert "quantization_config" not in config
+    assert "yes" in CliRunner().invoke(cli, ["models"]).output
+
+
+def test_pruned_smollm2_matches_hand_deleted_and_its_reload(smollm2_dir, tokens, registry, tmp_path, transformers_log):
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir).eval()
+    reference = hand_pruned(model, REMOVED)
+    handle = ModelHandle(model, AutoTokenizer.from_pretrained(smollm2_dir), "smollm2-135m",
+                         find_architecture(registry, "llama"), 30)
+    pruned = handle.without(REMOVED)
+    assert torch.equal(logits(pruned.model, tokens), logits(reference, tokens))
+
+    save_pruned(pruned, tmp_path / "out", {"removed_layers": list(REMOVED)}, overwrite=False)
+    transformers_log.truncate(0)
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "out").eval()
+    assert "MISSING" not in transformers_log.getvalue() and "newly initialized" not in transformers_log.getvalue()
+    assert torch.equal(logits(reloaded, tokens), logits(pruned.model, tokens))
+
+    greedy = dict(max_new_tokens=12, min_new_tokens=12, do_sample=False, pad_token_id=0)
+    with torch.inference_mode():
+        assert torch.equal(reloaded.generate(tokens, use_cache=True, **greedy),
+                           reloaded.generate(tokens, use_cache=False, **greedy))
+
+
+def test_prune_command_on_the_alias_reports_speed(smollm2_dir, tmp_path):
+    out = tmp_path / "pruned"
+    result = CliRunner().invoke(cli, ["prune", "-m", "smollm2-135m", "--method", "reverse_order", "-k", "6", "-O", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "30 -> 24" in result.output and "1.25x ideal" in result.output and "tokens/s" in result.output
+    assert json.loads((out / "drtframe.json").read_text())["removed_layers"] == [24, 25, 26, 27, 28, 29]
+
+
+def test_a_gguf_file_prunes_like_its_alias(smollm2_dir, tokens, tmp_path):
+    from drtframe.models.aliases import ALIASES, fetch_gguf
+
+    gguf = fetch_gguf(ALIASES["smollm2-135m"], tmp_path / "dl")
+    for source, name in ((gguf, "from_gguf"), ("smollm2-135m", "from_alias")):
+        result = CliRunner().invoke(cli, ["prune", "-m", str(source), "--layers", "29", "--no-speed",
+                                          "-O", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+    a = AutoModelForCausalLM.from_pretrained(tmp_path / "from_gguf")
+    b = AutoModelForCausalLM.from_pretrained(tmp_path / "from_alias")
+    assert torch.equal(logits(a, tokens), logits(b, tokens))

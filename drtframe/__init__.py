@@ -7,6 +7,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .architecture import Architecture
 from .errors import DrtframeError
+from .evaluation.benchmark import Benchmark
+from .evaluation.items import MCItem
+from .evaluation.templates import TemplateBenchmark
 from .hookspecs import hookimpl
 from .models.handle import ModelHandle
 from .options import Options

@@ -1,0 +1,184 @@
+"""The standard MC benchmarks, each matching the lm-evaluation-harness 0.4.x task of the same name.
+
+Dataset, split, prompt, choices and target follow lm-eval's task YAML (lm_eval/tasks/<task>/...);
+`question_template` is drtframe's addition, used only for the non-native format.
+"""
+
+from __future__ import annotations
+
+import re
+
+from drtframe import Benchmark, TemplateBenchmark, hookimpl
+
+
+class ArcEasy(TemplateBenchmark):
+    """ARC-Easy, validation split (lm-eval task arc_easy, tasks/arc/arc_easy.yaml)."""
+
+    name = "arc_easy"
+    dataset_path, dataset_name, split = "allenai/ai2_arc", "ARC-Easy", "validation"
+    text_template = "Question: {{question}}\nAnswer:"
+    choice_template = "{{choices.text}}"
+    target_template = "{{choices.label.index(answerKey)}}"
+    question_template = "{{question}}"
+
+
+class ArcChallenge(ArcEasy):
+    """ARC-Challenge, validation split (lm-eval task arc_challenge, tasks/arc/arc_challenge.yaml)."""
+
+    name = "arc_challenge"
+    dataset_name = "ARC-Challenge"
+
+
+class Piqa(TemplateBenchmark):
+    """PIQA, validation split (lm-eval task piqa, tasks/piqa/piqa.yaml)."""
+
+    name = "piqa"
+    dataset_path, split = "baber/piqa", "validation"
+    text_template = "Question: {{goal}}\nAnswer:"
+    choice_template = "{{[sol1, sol2]}}"
+    target_template = "label"
+    question_template = "{{goal}}"
+
+
+class OpenBookQA(TemplateBenchmark):
+    """OpenBookQA main, validation split (lm-eval task openbookqa, tasks/openbookqa/openbookqa.yaml)."""
+
+    name = "openbookqa"
+    dataset_path, dataset_name, split = "allenai/openbookqa", "main", "validation"
+    text_template = "question_stem"
+    choice_template = "{{choices.text}}"
+    target_template = "{{choices.label.index(answerKey.lstrip())}}"
+    question_template = "{{question_stem}}"
+
+
+class SciQ(TemplateBenchmark):
+    """SciQ, validation split (lm-eval task sciq, tasks/sciq/sciq.yaml)."""
+
+    name = "sciq"
+    dataset_path, split = "allenai/sciq", "validation"
+    text_template = "{{support.lstrip()}}\nQuestion: {{question}}\nAnswer:"
+    choice_template = "{{[distractor1, distractor2, distractor3, correct_answer]}}"
+    target_template = 3
+    question_template = "{{support.lstrip()}}\n{{question}}"
+
+
+class BoolQ(TemplateBenchmark):
+    """BoolQ (SuperGLUE), validation split (lm-eval task boolq, tasks/super_glue/boolq/default.yaml)."""
+
+    name = "boolq"
+    dataset_path, dataset_name, split = "aps/super_glue", "boolq", "validation"
+    text_template = "{{passage}}\nQuestion: {{question}}?\nAnswer:"
+    choice_template = ["no", "yes"]
+    target_template = "label"
+    question_template = "{{passage}}\n{{question}}?"
+
+
+def _clean_hellaswag(text: str) -> str:
+    """lm-eval's hellaswag `preprocess`: strip WikiHow bracket artifacts and double spaces."""
+    text = text.strip().replace(" [title]", ". ")
+    text = re.sub("\\[.*?\\]", "", text)
+    return text.replace("  ", " ")
+
+
+class HellaSwag(TemplateBenchmark):
+    """HellaSwag, validation split (lm-eval task hellaswag, tasks/hellaswag/{hellaswag.yaml,utils.py})."""
+
+    name = "hellaswag"
+    dataset_path, split = "Rowan/hellaswag", "validation"
+    text_template = "{{query}}"
+    choice_template = "choices"
+    target_template = "{{label}}"
+    question_template = "{{query}}"
+
+    def process_docs(self, docs):
+        return [{**doc,
+                 "query": _clean_hellaswag(doc["activity_label"] + ": " + doc["ctx_a"] + " " + doc["ctx_b"].capitalize()),
+                 "choices": [_clean_hellaswag(e) for e in doc["endings"]],
+                 "gold": int(doc["label"])} for doc in docs]
+
+
+class Winogrande(Benchmark):
+    """WinoGrande xl, validation split, partial evaluation (lm-eval task winogrande, tasks/winogrande)."""
+
+    name = "winogrande"
+    dataset_path, dataset_name, split = "allenai/winogrande", "winogrande_xl", "validation"
+
+    def doc_to_text(self, doc):
+        return {"1": 0, "2": 1}[doc["answer"]]
+
+    def doc_to_choice(self, doc):
+        blank = doc["sentence"].index("_")
+        return [doc["sentence"][:blank] + option for option in (doc["option1"], doc["option2"])]
+
+    def doc_to_target(self, doc):
+        return doc["sentence"][doc["sentence"].index("_") + 1:].strip()
+
+    def question(self, doc):
+        return doc["sentence"]
+
+    def options(self, doc):
+        return [doc["option1"], doc["option2"]]
+
+
+# lm-eval 0.4.x tasks/mmlu/default: subject -> category (the tag of each subject's YAML)
+MMLU_SUBJECTS = {
+    "stem": "abstract_algebra anatomy astronomy college_biology college_chemistry college_computer_science "
+            "college_mathematics college_physics computer_security conceptual_physics electrical_engineering "
+            "elementary_mathematics high_school_biology high_school_chemistry high_school_computer_science "
+            "high_school_mathematics high_school_physics high_school_statistics machine_learning",
+    "other": "business_ethics clinical_knowledge college_medicine global_facts human_aging management marketing "
+             "medical_genetics miscellaneous nutrition professional_accounting professional_medicine virology",
+    "social_sciences": "econometrics high_school_geography high_school_government_and_politics "
+                       "high_school_macroeconomics high_school_microeconomics high_school_psychology "
+                       "human_sexuality professional_psychology public_relations security_studies sociology "
+                       "us_foreign_policy",
+    "humanities": "formal_logic high_school_european_history high_school_us_history high_school_world_history "
+                  "international_law jurisprudence logical_fallacies moral_disputes moral_scenarios philosophy "
+                  "prehistory professional_law world_religions",
+}
+CATEGORY = {subject: cat for cat, names in MMLU_SUBJECTS.items() for subject in names.split()}
+
+
+class MMLUSubject(TemplateBenchmark):
+    """Base of the 57 MMLU subjects (lm-eval tasks/mmlu/default/_default_template_yaml), letter format."""
+
+    dataset_path, split = "cais/mmlu", "test"
+    native_format = "letter"
+    text_template = ("{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\n"
+                     "D. {{choices[3]}}\nAnswer:")
+    choice_template = ["A", "B", "C", "D"]
+    target_template = "answer"
+    question_template = "{{question.strip()}}"
+    category: str
+
+    def options(self, doc):
+        return list(doc["choices"])
+
+
+def _subject(subject: str) -> type[MMLUSubject]:
+    label = subject.replace("_", " ")
+    return type(f"MMLU_{subject}", (MMLUSubject,), {
+        "__doc__": f"MMLU {label}, test split (lm-eval task mmlu_{subject}).",
+        "name": f"mmlu_{subject}", "dataset_name": subject, "category": CATEGORY[subject],
+        "prompt_prefix": f"The following are multiple choice questions (with answers) about {label}.\n\n",
+    })
+
+
+SUBJECT_BENCHMARKS = [_subject(s) for s in sorted(CATEGORY)]
+
+
+class MMLU(Benchmark):
+    """MMLU, all 57 subjects, aggregated by size within categories and overall as lm-eval's group does."""
+
+    name = "mmlu"
+    native_format = "letter"
+
+    def members(self):
+        return [cls(self.options) for cls in SUBJECT_BENCHMARKS]
+
+
+@hookimpl
+def drtframe_register_benchmarks(register):
+    for cls in (ArcEasy, ArcChallenge, Piqa, OpenBookQA, SciQ, BoolQ, HellaSwag, Winogrande, MMLU,
+                *SUBJECT_BENCHMARKS):
+        register(cls)

@@ -1,0 +1,55 @@
+"""`drtframe eval`: lm-eval-exact multiple-choice scores, optionally with layers removed in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .console import console, out
+from .options import model_options, parse_layer_list
+
+
+@click.command("eval")
+@model_options
+@click.option("--benchmark", "-b", "benchmarks", required=True,
+              help="Comma-separated benchmark names (see 'drtframe plugins') or YAML task files.")
+@click.option("--format", "fmt", type=click.Choice(["cloze", "letter"]),
+              help="Prompt format; default: each benchmark's lm-eval format (letter for mmlu, cloze otherwise).")
+@click.option("--limit", type=int, help="Score only the first N items of each benchmark (per subject for mmlu).")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Read <dir>/<hub dataset path>/<config or default>/<split>.jsonl instead of the hub.")
+@click.option("--remove-layers", help="Evaluate with these blocks removed (comma-separated 0-based indices).")
+@click.option("--output", "-O", type=click.Path(path_type=Path, dir_okay=False), help="Write results as JSON.")
+def command(model, benchmarks, fmt, limit, data_dir, remove_layers, output) -> None:
+    """Score a model on multiple-choice benchmarks (acc, acc_norm, standard errors)."""
+    from ..errors import DrtframeError
+    from ..evaluation.report import table, to_json, write_json
+    from ..evaluation.runner import evaluate, resolve_benchmark
+    from ..models.loading import load_model
+    from ..plugins import load_registry
+    from .progress import item_progress
+
+    if limit is not None and limit < 1:
+        raise DrtframeError("--limit must be at least 1")
+    registry = load_registry()
+    chosen = [resolve_benchmark(registry, name.strip()) for name in benchmarks.split(",") if name.strip()]
+    removed = parse_layer_list(remove_layers) or ()
+    with console.status(f"loading {model.source}"):
+        handle = load_model(model, registry)
+    if removed:
+        handle = handle.without(removed)
+    results = []
+    with item_progress() as progress:
+        for benchmark in chosen:
+            task = progress.add_task(benchmark.name, total=None)
+            results.append(evaluate(handle, benchmark, fmt, limit, data_dir,
+                                    progress=lambda n, t=task: progress.advance(t, n),
+                                    on_total=lambda n, t=task: progress.update(t, total=n)))
+    title = f"{model.source}" + (f" without layers {','.join(map(str, handle.removed))}" if removed else "")
+    out.print(table(results, title))
+    if output:
+        meta = {"model": model.source, "dtype": model.dtype, "removed_layers": list(handle.removed),
+                "format": fmt, "limit": limit, "data_dir": str(data_dir) if data_dir else None}
+        write_json(output, to_json(results, meta))
+        console.print(f"results written to {output}")

@@ -1,0 +1,1 @@
+"""Multiple-choice evaluation with lm-evaluation-harness-exact scores, computed faster."""

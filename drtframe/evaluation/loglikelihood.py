@@ -1,0 +1,131 @@
+"""Continuation log-likelihoods for many MC items, with the shared context evaluated once.
+
+lm-eval runs every (context, choice) pair as its own sequence and projects every position onto
+the vocabulary. Here each distinct context runs once (left-padded batches of similar length) and
+keeps its KV cache; the choices then run only their own tokens against a copy of that cache, and
+the output projection is computed only where a continuation token is predicted. Batches are
+bounded by a token budget, so long contexts (HellaSwag) never exhaust memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from ..models.handle import ModelHandle
+from .items import MCItem
+from .tokenize import encode_pair, truncate
+
+DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback when the config names no context size
+
+
+@dataclass
+class _Unit:
+    """One distinct context and the choices (item, choice, continuation ids) scored against it."""
+
+    context: tuple[int, ...]
+    choices: list[tuple[int, int, tuple[int, ...]]] = field(default_factory=list)
+
+
+def model_max_length(model) -> int:
+    """The context size lm-eval's HFLM would use for this model."""
+    for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(model.config, attr, None)
+        if isinstance(value, int):
+            return value
+    return DEFAULT_MAX_LENGTH
+
+
+def build_units(tokenizer, items: Sequence[MCItem], max_length: int) -> list[_Unit]:
+    """Encode every pair the lm-eval way and group choices that share a context."""
+    units: dict[tuple[int, ...], _Unit] = {}
+    for pos, item in enumerate(items):
+        for choice, (context, continuation) in enumerate(zip(item.contexts, item.continuations)):
+            pair = truncate(encode_pair(tokenizer, context, continuation), max_length)
+            units.setdefault(pair.context, _Unit(pair.context)).choices.append((pos, choice, pair.continuation))
+    return sorted(units.values(), key=lambda u: -len(u.context))
+
+
+def _batches(units: list[_Unit], budget: int) -> list[list[_Unit]]:
+    """Consecutive units (sorted by length) whose padded context and choice tokens fit `budget`."""
+    batches, current, ctx_len, cont_cells = [], [], 0, 0
+    for unit in units:
+        longest = max(len(c[2]) for c in unit.choices)
+        new_len = max(ctx_len, len(unit.context))
+        new_cells = cont_cells + len(unit.choices) * longest
+        if current and (new_len * (len(current) + 1) > budget or new_cells > budget):
+            batches.append(current)
+            current, new_len, new_cells = [], len(unit.context), len(unit.choices) * longest
+        current.append(unit)
+        ctx_len, cont_cells = new_len, new_cells
+    if current:
+        batches.append(current)
+    return batches
+
+
+@torch.inference_mode()
+def _score_batch(model, batch: list[_Unit], pad_id: int, device) -> list[float]:
+    """Summed continuation log-probabilities for every choice of every unit in `batch`, in order."""
+    width = max(len(u.context) for u in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, unit in enumerate(batch):
+        ids[row, width - len(unit.context):] = torch.tensor(unit.context)
+        mask[row, width - len(unit.context):] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    first = F.log_softmax(out.logits[:, -1].float(), dim=-1)
+
+    choices = [(row, cont) for row, unit in enumerate(batch) for _, _, cont in unit.choices]
+    totals = [first[row, cont[0]].item() for row, cont in choices]
+    longer = [(k, row, cont) for k, (row, cont) in enumerate(choices) if len(cont) > 1]
+    if not longer:
+        return totals
+    rows = torch.tensor([row for _, row, _ in longer], device=device)
+    cache = out.past_key_values
+    cache.reorder_cache(rows)
+    steps = max(len(cont) - 1 for _, _, cont in longer)
+    cont_ids = torch.full((len(longer), steps), pad_id, dtype=torch.long)
+    targets = torch.zeros((len(longer), steps), dtype=torch.long)
+    cont_mask = torch.zeros((len(longer), steps), dtype=torch.long)
+    for r, (_, _, cont) in enumerate(longer):
+        n = len(cont) - 1
+        cont_ids[r, :n] = torch.tensor(cont[:-1])
+        targets[r, :n] = torch.tensor(cont[1:])
+        cont_mask[r, :n] = 1
+    cont_ids, targets, cont_mask = cont_ids.to(device), targets.to(device), cont_mask.to(device)
+    start = mask.sum(-1)[rows].unsqueeze(1)
+    out = model(input_ids=cont_ids, attention_mask=torch.cat([mask[rows], cont_mask], dim=1),
+                position_ids=start + torch.arange(steps, device=device), cache=cache, use_cache=True)
+    logprobs = F.log_softmax(out.logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    sums = (logprobs * cont_mask).sum(-1).tolist()
+    for r, (k, _, _) in enumerate(longer):
+        totals[k] += sums[r]
+    return totals
+
+
+def loglikelihoods(handle: ModelHandle, items: Sequence[MCItem], budget: int = 2048,
+                   progress: Callable[[int], None] | None = None) -> list[list[float]]:
+    """Per item, per choice: the summed log-probability of the continuation given its context.
+
+    `budget` caps the padded tokens per forward pass; `progress(n)` is told when n items finish.
+    """
+    tokenizer = handle.tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    units = build_units(tokenizer, items, model_max_length(handle.model))
+    results: list[list[float | None]] = [[None] * item.num_choices for item in items]
+    remaining = [item.num_choices for item in items]
+    for batch in _batches(units, budget):
+        scores = _score_batch(handle.model, batch, pad_id, handle.device)
+        finished = 0
+        for (pos, choice, _), score in zip((c for u in batch for c in u.choices), scores):
+            results[pos][choice] = score
+            remaining[pos] -= 1
+            finished += remaining[pos] == 0
+        if progress and finished:
+            progress(finished)
+    return results

@@ -22,6 +22,6 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 __all__ = [
-    "Architecture", "DrtframeError", "ModelHandle", "Options", "PrunePlan", "Schedule",
-    "Scorer", "ScoringContext", "__version__", "hookimpl", "scores_in_original_numbering",
+    "Architecture", "Benchmark", "DrtframeError", "MCItem", "ModelHandle", "Options", "PrunePlan", "Schedule",
+    "Scorer", "TemplateBenchmark", "ScoringContext", "__version__", "hookimpl", "scores_in_original_numbering",
 ]

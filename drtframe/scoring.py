@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
+from .errors import DrtframeError
 from .models.handle import ModelHandle
 from .plugin_class import PluginClass
 
@@ -16,15 +18,27 @@ from .plugin_class import PluginClass
 class ScoringContext:
     """What a scorer may look at: the model (possibly already pruned) and calibration data.
 
-    `calibration` is a (samples, seq_len) tensor of token ids, or None for scorers that need none.
+    `calibration` is a (samples, seq_len) tensor of token ids, or None for scorers that need none;
+    scorers read it through `batches()`, `batch_size` samples at a time.
     """
 
     handle: ModelHandle
     calibration: torch.Tensor | None
+    batch_size: int = 8
+
+    def batches(self) -> Iterator[torch.Tensor]:
+        """The calibration samples in batches, on the model's device."""
+        if self.calibration is None:
+            raise DrtframeError("this scorer needs calibration data, and none was given")
+        for start in range(0, len(self.calibration), self.batch_size):
+            yield self.calibration[start:start + self.batch_size].to(self.handle.device)
 
 
 class Scorer(PluginClass):
-    """Base class of importance scorers. Subclass, set `name`, implement `score`."""
+    """Base class of importance scorers. Subclass, set `name`, implement `score`.
+
+    Set `needs_calibration` when `score` reads `ctx.batches()`; commands then load calibration text.
+    """
 
     default_schedule: ClassVar[str] = "one_shot"
     needs_calibration: ClassVar[bool] = False

@@ -1,0 +1,73 @@
+"""Calibration tokens for the scorers that look at data, cut by one documented rule.
+
+The rule: the text is tokenised once, without special tokens, and cut into consecutive,
+non-overlapping chunks of `seq_len` tokens from its start; the first `n_samples` chunks are the
+calibration set (a clear error when the text is too short). Sources are `wikitext2` (the test split
+of the hub's `wikitext-2-raw-v1`, its non-blank rows joined) or the path of any text file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import DrtframeError
+
+if TYPE_CHECKING:
+    import torch
+
+WIKITEXT2 = "wikitext2"
+HUB_DATASET = ("Salesforce/wikitext", "wikitext-2-raw-v1")
+
+
+@dataclass(frozen=True)
+class CalibrationSpec:
+    """Where the calibration text comes from and how much of it is used."""
+
+    source: str = WIKITEXT2
+    n_samples: int = 64
+    seq_len: int = 256
+
+    def check(self) -> None:
+        """Refuse what is wrong before a model is loaded: bad sizes, a missing file."""
+        if self.n_samples < 1 or self.seq_len < 2:
+            raise DrtframeError("--n-samples must be at least 1 and --seq-len at least 2")
+        if self.source != WIKITEXT2 and not Path(self.source).expanduser().is_file():
+            raise DrtframeError(f"calibration text not found: {self.source} (give '{WIKITEXT2}' or a text file)")
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "n_samples": self.n_samples, "seq_len": self.seq_len}
+
+
+def load_text(source: str) -> str:
+    """The whole calibration text of `source`."""
+    if source != WIKITEXT2:
+        return Path(source).expanduser().read_text(encoding="utf-8")
+    import datasets
+
+    try:
+        rows = datasets.load_dataset(*HUB_DATASET, split="test")["text"]
+    except Exception as exc:  # the hub fails in many ways (offline, moved, rate-limited)
+        reason = " ".join(str(exc).split())[:200]
+        raise DrtframeError(f"could not load {'/'.join(HUB_DATASET)} from the hub ({reason}); "
+                            f"give a text file with --calibration FILE") from None
+    return "".join(row for row in rows if row.strip())
+
+
+def chunk_tokens(tokenizer, text: str, n_samples: int, seq_len: int) -> torch.Tensor:
+    """The first `n_samples` consecutive chunks of `seq_len` tokens of `text`, as (n_samples, seq_len)."""
+    import torch
+
+    ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+    needed = n_samples * seq_len
+    if len(ids) < needed:
+        raise DrtframeError(f"the calibration text has {len(ids)} tokens, but {n_samples} samples of "
+                            f"{seq_len} need {needed}; lower --n-samples or --seq-len")
+    return torch.tensor(ids[:needed], dtype=torch.long).view(n_samples, seq_len)
+
+
+def calibration_tokens(spec: CalibrationSpec, tokenizer) -> torch.Tensor:
+    """The calibration set `spec` describes, tokenised with `tokenizer`."""
+    spec.check()
+    return chunk_tokens(tokenizer, load_text(spec.source), spec.n_samples, spec.seq_len)

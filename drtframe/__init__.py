@@ -10,11 +10,13 @@ from .errors import DrtframeError
 from .evaluation.benchmark import Benchmark
 from .evaluation.items import MCItem
 from .evaluation.templates import TemplateBenchmark
+from .hidden_states import run_blocks, watch_blocks
 from .hookspecs import hookimpl
 from .models.handle import ModelHandle
 from .options import Options
 from .schedule import PrunePlan, Schedule, scores_in_original_numbering
 from .scoring import Scorer, ScoringContext
+from .skip_scoring import SkipScorer
 
 try:
     __version__ = version("drtframe")
@@ -24,4 +26,5 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 __all__ = [
     "Architecture", "Benchmark", "DrtframeError", "MCItem", "ModelHandle", "Options", "PrunePlan", "Schedule",
     "Scorer", "TemplateBenchmark", "ScoringContext", "__version__", "hookimpl", "scores_in_original_numbering",
+    "SkipScorer", "run_blocks", "watch_blocks",
 ]

@@ -1,0 +1,119 @@
+"""The residual stream between decoder blocks: watch it, resume from it, count block forwards.
+
+Scorers need the hidden state entering and leaving each block. Forward hooks on the decoder layers
+see both during an ordinary forward pass of any architecture, so a scorer can reduce them on the fly
+(memory per layer, never per token pair) instead of keeping every hidden state. Resuming runs only
+the blocks after a given one, from a hidden state cached earlier, which is what makes re-scoring
+with one block skipped cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+
+from .models.handle import ModelHandle
+
+BlockWatcher = Callable[[int, torch.Tensor, torch.Tensor], None]
+
+
+def _hidden_in(args: tuple, kwargs: dict) -> torch.Tensor:
+    return args[0] if args else kwargs["hidden_states"]
+
+
+def _hidden_out(output) -> torch.Tensor:
+    """A block's output hidden state (decoder layers return a tensor or a tuple, by version)."""
+    return output if isinstance(output, torch.Tensor) else output[0]
+
+
+def _with_hidden_out(output, hidden: torch.Tensor):
+    return hidden if isinstance(output, torch.Tensor) else (hidden, *output[1:])
+
+
+@contextmanager
+def _hooked(modules, register: Callable) -> Iterator[None]:
+    handles = [register(position, module) for position, module in enumerate(modules)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
+def watch_blocks(handle: ModelHandle, watcher: BlockWatcher) -> Iterator[None]:
+    """Inside, every forward of the model calls `watcher(position, block_input, block_output)`.
+
+    `position` counts the blocks currently in the model; the tensors are (batch, tokens, hidden).
+    """
+    def register(position, layer):
+        def hook(module, args, kwargs, output):
+            watcher(position, _hidden_in(args, kwargs), _hidden_out(output))
+        return layer.register_forward_hook(hook, with_kwargs=True)
+
+    with _hooked(handle.layers, register):
+        yield
+
+
+def run_blocks(handle: ModelHandle, ids: torch.Tensor) -> None:
+    """One forward through the embeddings and every block (no LM head, no KV cache)."""
+    handle.model.base_model(input_ids=ids, use_cache=False)
+
+
+def block_inputs(handle: ModelHandle, ids: torch.Tensor) -> list[torch.Tensor]:
+    """The hidden state entering each block of the current model, for the batch `ids`."""
+    inputs: list[torch.Tensor | None] = [None] * handle.num_layers
+
+    def keep(position, block_input, block_output):
+        inputs[position] = block_input
+
+    with watch_blocks(handle, keep):
+        run_blocks(handle, ids)
+    return inputs
+
+
+@contextmanager
+def resumed_after(handle: ModelHandle, position: int, hidden: torch.Tensor) -> Iterator[None]:
+    """Inside, a forward of the model skips blocks 0..`position` and feeds `hidden` to the rest.
+
+    With `hidden` the cached input of block `position`, the logits are those of the model without
+    that block, while only the blocks after it run. A model keeps at least one block, so when
+    `position` is the last one it stays and its output is overwritten (one block forward wasted).
+    """
+    last = position == handle.num_layers - 1
+    with handle.temporarily_without(handle.kept[:position + (0 if last else 1)]) as rest:
+        first = rest.layers[0]
+        if last:
+            hook = first.register_forward_hook(
+                lambda module, args, kwargs, output: _with_hidden_out(output, hidden), with_kwargs=True)
+        else:
+            hook = first.register_forward_pre_hook(
+                lambda module, args, kwargs: ((hidden, *args[1:]), kwargs) if args
+                else (args, {**kwargs, "hidden_states": hidden}), with_kwargs=True)
+        try:
+            yield
+        finally:
+            hook.remove()
+
+
+class BlockCounter:
+    """How many times a decoder block ran (one batch through one block counts one)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@contextmanager
+def count_block_forwards(handle: ModelHandle) -> Iterator[BlockCounter]:
+    """Count block forwards of every block now in the model, while inside."""
+    counter = BlockCounter()
+
+    def register(position, layer):
+        def hook(module, args):
+            counter.count += 1
+        return layer.register_forward_pre_hook(hook)
+
+    with _hooked(handle.layers, register):
+        yield counter

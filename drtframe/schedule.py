@@ -33,6 +33,10 @@ class Schedule(PluginClass):
     def plan(self, scorer: Scorer, ctx: ScoringContext, k: int, progress: Progress | None = None) -> PrunePlan:
         """Choose `k` original layers of `ctx.handle` to remove. `progress(1)` after each removal."""
 
+    def default_count(self, scorer: Scorer, num_layers: int) -> int:
+        """How many removals `drtframe score` orders when not told: by default all layers but one."""
+        return num_layers - 1
+
 
 def scores_in_original_numbering(ctx: ScoringContext, scores: list[float]) -> tuple[float | None, ...]:
     """Spread scores of the current layers over the original layer indices."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from drtframe import PrunePlan, Schedule, Scorer, ScoringContext, hookimpl, scores_in_original_numbering
 
 
@@ -34,7 +36,7 @@ class Iterative(Schedule):
         first = None
         for _ in range(k):
             with ctx.handle.temporarily_without(tuple(order)) as pruned:
-                step_ctx = ScoringContext(pruned, ctx.calibration)
+                step_ctx = replace(ctx, handle=pruned)
                 scores = scorer.score(step_ctx)
                 first = first or scores_in_original_numbering(step_ctx, scores)
                 order.append(pruned.kept[_lowest(scores)])
@@ -47,6 +49,10 @@ class Contiguous(Schedule):
     """Remove the run of k adjacent blocks whose removal scores lowest (Gromov et al. 2024)."""
 
     name = "contiguous"
+
+    def default_count(self, scorer: Scorer, num_layers: int) -> int:
+        """The run length the scorer's option `n` sets (angular distance has one), else 1."""
+        return getattr(scorer.options, "n", None) or 1
 
     def plan(self, scorer: Scorer, ctx: ScoringContext, k: int, progress=None) -> PrunePlan:
         runs = scorer.score_runs(ctx, k)

@@ -1,0 +1,208 @@
+"""Each scorer against a direct, obviously correct computation on tiny seeded models, and the
+cached skip-one-block engine against re-running the whole model (same scores, same orders, fewer
+block forwards)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from drtframe.errors import DrtframeError
+from drtframe.hidden_states import count_block_forwards
+from drtframe.methods import find_architecture, resolve_method
+from drtframe.models.handle import ModelHandle
+from drtframe.scoring import ScoringContext
+from test_architectures import hand_pruned
+from tiny_models import CONFIGS, VOCAB, tiny_model, tiny_tokenizer
+
+from transformers import AutoModelForCausalLM
+
+
+def deep_llama(layers: int = 8, seed: int = 0):
+    """A tiny Llama with more blocks, so orders and costs have room to differ."""
+    torch.manual_seed(seed)
+    config = CONFIGS["llama"]()
+    config.num_hidden_layers = layers
+    return AutoModelForCausalLM.from_config(config).eval()
+
+
+def handle_of(model, registry) -> ModelHandle:
+    arch = find_architecture(registry, model.config.model_type)
+    return ModelHandle(model, tiny_tokenizer(), "tiny", arch, model.config.num_hidden_layers)
+
+
+def calibration(samples: int = 6, length: int = 16, seed: int = 3) -> torch.Tensor:
+    return torch.randint(2, VOCAB, (samples, length), generator=torch.Generator().manual_seed(seed))
+
+
+def ctx_for(handle, batch_size: int = 4) -> ScoringContext:
+    return ScoringContext(handle, calibration(), batch_size)  # 6 samples: batches of 4 and 2
+
+
+def method(registry, spec, **options):
+    return resolve_method(registry, spec, {k: str(v) for k, v in options.items()})
+
+
+def raw_hidden_states(model, ids) -> tuple[torch.Tensor, ...]:
+    """The L+1 residual-stream states: embeddings, then each block's output. transformers applies the
+    final norm to the last one, so the norm is made an identity for this call."""
+    norm = model.model.norm
+    model.model.norm = torch.nn.Identity()
+    try:
+        with torch.inference_mode():
+            return model(ids, output_hidden_states=True).hidden_states
+    finally:
+        model.model.norm = norm
+
+
+def nll(model, ids) -> float:
+    """Mean next-token negative log-likelihood over every predicted token, written out."""
+    with torch.inference_mode():
+        logp = torch.log_softmax(model(ids).logits.double(), dim=-1)
+    picked = logp[:, :-1].gather(-1, ids[:, 1:, None])
+    return -picked.mean().item()
+
+
+def test_block_influence_is_mean_one_minus_cosine_over_tokens(registry):
+    model = tiny_model("llama")
+    ids = calibration()
+    states = raw_hidden_states(model, ids)
+    expected = []
+    for layer in range(model.config.num_hidden_layers):
+        x, y = (F.normalize(s.flatten(0, 1).double(), dim=-1) for s in (states[layer], states[layer + 1]))
+        expected.append((1 - (x @ y.T).diagonal()).mean().item())  # ShortGPT's token x token matrix, diagonal
+    got = method(registry, "block_influence").scorer.score(ctx_for(handle_of(model, registry)))
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_block_influence_does_not_depend_on_batching(registry):
+    handle = handle_of(tiny_model("llama"), registry)
+    scorer = method(registry, "block_influence").scorer
+    assert scorer.score(ctx_for(handle, 1)) == pytest.approx(scorer.score(ctx_for(handle, 6)), rel=1e-6)
+
+
+def angular(states, start, n) -> float:
+    a, b = states[start][:, -1].double(), states[start + n][:, -1].double()
+    cos = (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1))
+    return (torch.arccos(cos.clamp(-1, 1)) / math.pi).mean().item()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_angular_distance_at_the_last_token_for_runs_of_n(n, registry):
+    model = tiny_model("llama")
+    states = raw_hidden_states(model, calibration())
+    expected = [angular(states, start, n) for start in range(model.config.num_hidden_layers - n + 1)]
+    got = method(registry, "angular_distance").scorer.score_runs(ctx_for(handle_of(model, registry)), n)
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_angular_distance_removes_the_best_run_with_the_contiguous_schedule(registry):
+    model = deep_llama()
+    states = raw_hidden_states(model, calibration())
+    runs = [angular(states, start, 3) for start in range(8 - 3 + 1)]
+    best = min(range(len(runs)), key=runs.__getitem__)
+    chosen = method(registry, "angular_distance", n=3)
+    assert chosen.name == "angular_distance@contiguous"
+    plan = chosen.schedule.plan(chosen.scorer, ctx_for(handle_of(model, registry)), 3)
+    assert plan.order == plan.removed == (best, best + 1, best + 2)
+    assert plan.scores[:6] == pytest.approx(runs, rel=1e-6) and plan.scores[6:] == (None, None)
+
+
+def test_angular_distance_refuses_a_run_length_that_disagrees(registry):
+    ctx = ctx_for(handle_of(tiny_model("llama"), registry))
+    with pytest.raises(DrtframeError, match="n=2 but the schedule removes 3"):
+        method(registry, "angular_distance", n=2).scorer.score_runs(ctx, 3)
+    with pytest.raises(DrtframeError, match="contiguous schedule"):
+        method(registry, "angular_distance@one_shot", n=2).scorer.score(ctx)
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_perplexity_is_the_nll_with_the_block_deleted(cache, registry):
+    model = tiny_model("llama")
+    ids = calibration()
+    expected = [nll(hand_pruned(model, (layer,)), ids) for layer in range(model.config.num_hidden_layers)]
+    chosen = method(registry, "perplexity", cache=cache)
+    assert chosen.name == "perplexity@iterative"
+    assert chosen.scorer.score(ctx_for(handle_of(model, registry))) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("model_type", sorted(CONFIGS))
+def test_cached_skipping_matches_rerunning_on_every_architecture(model_type, registry):
+    handle = handle_of(tiny_model(model_type), registry)
+    ctx = ctx_for(handle)
+    cached = method(registry, "perplexity", cache=True).scorer.score(ctx)
+    rerun = method(registry, "perplexity", cache=False).scorer.score(ctx)
+    assert cached == pytest.approx(rerun, rel=1e-5)
+
+
+def test_iterative_order_is_greedy_and_the_same_with_and_without_cache(registry):
+    model = deep_llama()
+    ids = calibration()
+    removed: list[int] = []
+    for _ in range(3):  # the greedy loop written out: delete each candidate for real, keep the best
+        candidates = [j for j in range(8) if j not in removed]
+        removed.append(min(candidates, key=lambda j: nll(hand_pruned(model, tuple(removed) + (j,)), ids)))
+    handle = handle_of(model, registry)
+    orders = []
+    for cache in (True, False):
+        chosen = method(registry, "perplexity", cache=cache)
+        orders.append(chosen.schedule.plan(chosen.scorer, ctx_for(handle), 3).order)
+    assert orders == [tuple(removed)] * 2
+    assert handle.num_layers == 8
+
+
+def test_caching_costs_the_predicted_block_forwards(registry):
+    handle = handle_of(deep_llama(), registry)
+    counts = {}
+    for cache in (True, False):
+        chosen = method(registry, "perplexity", cache=cache)
+        with count_block_forwards(handle) as counter:
+            chosen.schedule.plan(chosen.scorer, ctx_for(handle), 3)
+        counts[cache] = counter.count
+    batches = 2
+    rounds = (8, 7, 6)  # layers present when each removal is chosen
+    assert counts[False] == batches * sum(n * (n - 1) for n in rounds)
+    assert counts[True] == batches * sum(n + n * (n - 1) // 2 + 1 for n in rounds)
+
+
+def test_taylor_is_the_weight_times_gradient_salience_of_each_block(registry):
+    model = tiny_model("llama")
+    ids = calibration()
+    for batch in (ids[:4], ids[4:]):
+        model(batch, labels=batch).loss.backward()
+    expected = [sum((p * p.grad).abs().sum().item() for name, p in layer.named_parameters() if not name.endswith("bias"))
+                for layer in model.model.layers]
+    model.zero_grad(set_to_none=True)
+    got = method(registry, "taylor").scorer.score(ctx_for(handle_of(model, registry)))
+    assert got == pytest.approx(expected, rel=1e-4)
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("spec", ["block_influence", "angular_distance@one_shot", "perplexity", "taylor"])
+def test_scorers_follow_a_pruned_model(spec, registry):
+    """Scores of a handle with layers removed equal those of the same model deleted by hand."""
+    model = deep_llama(6)
+    reference = hand_pruned(deep_llama(6), (1, 4))
+    scorer = method(registry, spec).scorer
+    got = scorer.score(ctx_for(handle_of(model, registry).without((1, 4))))
+    expected = scorer.score(ctx_for(handle_of(reference, registry)))
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("spec", ["block_influence", "angular_distance", "perplexity", "taylor"])
+def test_scorers_that_read_data_need_calibration(spec, registry):
+    chosen = method(registry, spec)
+    assert chosen.scorer.needs_calibration
+    with pytest.raises(DrtframeError, match="needs calibration data"):
+        chosen.scorer.score(ScoringContext(handle_of(tiny_model("llama"), registry), None))
+
+
+def test_default_counts_of_the_schedules(registry):
+    assert method(registry, "block_influence").schedule.default_count(method(registry, "block_influence").scorer, 8) == 7
+    angular = method(registry, "angular_distance")
+    assert angular.schedule.default_count(angular.scorer, 8) == 1
+    angular = method(registry, "angular_distance", n=4)
+    assert angular.schedule.default_count(angular.scorer, 8) == 4

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from .calibration import CalibrationSpec, calibration_tokens
 from .errors import DrtframeError
+from .models.handle import ModelHandle
 from .options import build_options
 from .plugins import Registry
-from .schedule import Schedule
-from .scoring import Scorer
+from .schedule import PrunePlan, Schedule
+from .scoring import Scorer, ScoringContext
 from .suggest import unknown_name
 
 
@@ -20,6 +22,32 @@ class Method:
     name: str
     scorer: Scorer
     schedule: Schedule
+
+    def plan(self, handle: ModelHandle, k: int, calibration: CalibrationSpec, batch_size: int = 8,
+             status: Callable[[str], None] = lambda message: None) -> PrunePlan:
+        """Choose `k` layers of `handle` to remove, tokenising `calibration` if the scorer reads data.
+
+        `status` hears what is going on ('planning with NAME: i/k removals chosen').
+        """
+        if k < 1:
+            raise DrtframeError("--remove must be a whole number of layers, at least 1")
+        if k >= handle.num_layers:
+            raise DrtframeError(f"--remove {k} leaves no layers: the model has {handle.num_layers}")
+        if batch_size < 1:
+            raise DrtframeError("--batch-size must be at least 1")
+        tokens = None
+        if self.scorer.needs_calibration:
+            status(f"tokenising calibration text {calibration.source}")
+            tokens = calibration_tokens(calibration, handle.tokenizer)
+        chosen = 0
+
+        def progress(steps: int) -> None:
+            nonlocal chosen
+            chosen += steps
+            status(f"planning with {self.name}: {chosen}/{k} removals chosen")
+
+        status(f"planning with {self.name}")
+        return self.schedule.plan(self.scorer, ScoringContext(handle, tokens, batch_size), k, progress)
 
 
 def resolve_method(registry: Registry, spec: str, options: Mapping[str, str] | None = None) -> Method:

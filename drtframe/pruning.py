@@ -6,19 +6,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .calibration import CalibrationSpec
 from .errors import DrtframeError
 from .methods import resolve_method
 from .models.loading import ModelSpec, load_model
 from .plugins import Registry
 from .saving import check_output_dir, save_pruned
 from .schedule import PrunePlan
-from .scoring import ScoringContext
 from .speed import generation_tokens_per_second
 
 
 @dataclass(frozen=True)
 class PruneRequest:
-    """Everything one prune run needs. Exactly one of (`method` with `remove`) or `layers`."""
+    """Everything one prune run needs. Exactly one of (`method` with `remove`) or `layers`.
+
+    `calibration` and `batch_size` matter only for scorers that read calibration data.
+    """
 
     model: ModelSpec
     output: Path
@@ -28,6 +31,8 @@ class PruneRequest:
     options: Mapping[str, str] = field(default_factory=dict)
     overwrite: bool = False
     measure_speed: bool = True
+    calibration: CalibrationSpec = CalibrationSpec()
+    batch_size: int = 8
 
 
 @dataclass(frozen=True)
@@ -66,19 +71,16 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
     if request.layers is not None and not request.layers:
         raise DrtframeError("--layers names no layers")
     method = resolve_method(registry, request.method, request.options) if request.method else None
+    calibrated = method is not None and method.scorer.needs_calibration
+    if calibrated:
+        request.calibration.check()
     check_output_dir(request.output, request.overwrite)
 
     status(f"loading {request.model.source}")
     handle = load_model(request.model, registry)
     total = handle.num_layers
     if method is not None:
-        if request.remove >= total:
-            raise DrtframeError(f"--remove {request.remove} leaves no layers: the model has {total}")
-        if method.scorer.needs_calibration:
-            raise DrtframeError(f"{method.name} needs calibration data, which prune does not provide yet")
-        status(f"planning with {method.name}")
-        ctx = ScoringContext(handle, None)
-        plan = method.schedule.plan(method.scorer, ctx, request.remove)
+        plan = method.plan(handle, request.remove, request.calibration, request.batch_size, status)
     else:
         from .architecture import validate_removal
 
@@ -102,6 +104,7 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
         "source_model": request.model.source,
         "method": method.name if method else "manual",
         "options": dict(request.options),
+        "calibration": request.calibration.as_dict() if calibrated else None,
         "removed_layers": list(plan.removed),
         "removal_order": list(plan.order),
         "num_layers_before": total,

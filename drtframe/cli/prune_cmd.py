@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from .calibration_options import calibration_options
 from .console import console, out
 from .options import method_option_flag, model_options, parse_layer_list
 
@@ -17,17 +18,18 @@ from .options import method_option_flag, model_options, parse_layer_list
 @click.option("--remove", "-k", type=int, help="How many blocks the method removes.")
 @click.option("--layers", help="Remove exactly these blocks instead: comma-separated 0-based indices.")
 @method_option_flag
+@calibration_options
 @click.option("--output", "-O", type=click.Path(path_type=Path), required=True, help="Directory to write.")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 @click.option("--no-speed", is_flag=True, help="Skip the timed generation before and after.")
-def command(model, method, remove, layers, options, output, overwrite, no_speed) -> None:
+def command(model, method, remove, layers, options, calibration, batch_size, output, overwrite, no_speed) -> None:
     """Remove K blocks chosen by a method (or the blocks given) and save the pruned model."""
     from ..options import parse_option_pairs
     from ..plugins import load_registry
     from ..pruning import PruneRequest, run_prune
 
-    request = PruneRequest(model, output, method, remove, parse_layer_list(layers),
-                           parse_option_pairs(options), overwrite, measure_speed=not no_speed)
+    request = PruneRequest(model, output, method, remove, parse_layer_list(layers), parse_option_pairs(options),
+                           overwrite, measure_speed=not no_speed, calibration=calibration, batch_size=batch_size)
     with console.status("starting") as spinner:
         result = run_prune(request, load_registry(), status=lambda msg: spinner.update(msg))
     _report(result)

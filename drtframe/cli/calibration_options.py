@@ -1,0 +1,27 @@
+"""The calibration options of every command that runs a scorer (score, prune), declared once."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from ..calibration import WIKITEXT2, CalibrationSpec
+
+
+def calibration_options(func):
+    """Add --calibration, --n-samples, --seq-len and --batch-size; pass a CalibrationSpec as `calibration`."""
+
+    @click.option("--calibration", "source", default=WIKITEXT2, show_default=True, metavar="wikitext2|FILE",
+                  help="Calibration text for scorers that read data: the hub's WikiText-2 test split, or a "
+                       "text file. It is tokenised once and cut into consecutive chunks from its start.")
+    @click.option("--n-samples", type=int, default=CalibrationSpec.n_samples, show_default=True,
+                  help="How many chunks (the first ones) to use.")
+    @click.option("--seq-len", type=int, default=CalibrationSpec.seq_len, show_default=True,
+                  help="Tokens per chunk.")
+    @click.option("--batch-size", type=int, default=8, show_default=True, help="Chunks per forward pass.")
+    @functools.wraps(func)
+    def wrapper(*args, source, n_samples, seq_len, **kwargs):
+        return func(*args, calibration=CalibrationSpec(source, n_samples, seq_len), **kwargs)
+
+    return wrapper

@@ -12,10 +12,10 @@ from drtframe import Benchmark, TemplateBenchmark, hookimpl
 
 
 class ArcEasy(TemplateBenchmark):
-    """ARC-Easy, validation split (lm-eval task arc_easy, tasks/arc/arc_easy.yaml)."""
+    """ARC-Easy, test split (lm-eval task arc_easy, tasks/arc/arc_easy.yaml)."""
 
     name = "arc_easy"
-    dataset_path, dataset_name, split = "allenai/ai2_arc", "ARC-Easy", "validation"
+    dataset_path, dataset_name, split = "allenai/ai2_arc", "ARC-Easy", "test"
     text_template = "Question: {{question}}\nAnswer:"
     choice_template = "{{choices.text}}"
     target_template = "{{choices.label.index(answerKey)}}"
@@ -23,7 +23,7 @@ class ArcEasy(TemplateBenchmark):
 
 
 class ArcChallenge(ArcEasy):
-    """ARC-Challenge, validation split (lm-eval task arc_challenge, tasks/arc/arc_challenge.yaml)."""
+    """ARC-Challenge, test split (lm-eval task arc_challenge, tasks/arc/arc_challenge.yaml)."""
 
     name = "arc_challenge"
     dataset_name = "ARC-Challenge"
@@ -41,10 +41,10 @@ class Piqa(TemplateBenchmark):
 
 
 class OpenBookQA(TemplateBenchmark):
-    """OpenBookQA main, validation split (lm-eval task openbookqa, tasks/openbookqa/openbookqa.yaml)."""
+    """OpenBookQA main, test split (lm-eval task openbookqa, tasks/openbookqa/openbookqa.yaml)."""
 
     name = "openbookqa"
-    dataset_path, dataset_name, split = "allenai/openbookqa", "main", "validation"
+    dataset_path, dataset_name, split = "allenai/openbookqa", "main", "test"
     text_template = "question_stem"
     choice_template = "{{choices.text}}"
     target_template = "{{choices.label.index(answerKey.lstrip())}}"
@@ -52,10 +52,10 @@ class OpenBookQA(TemplateBenchmark):
 
 
 class SciQ(TemplateBenchmark):
-    """SciQ, validation split (lm-eval task sciq, tasks/sciq/sciq.yaml)."""
+    """SciQ, test split (lm-eval task sciq, tasks/sciq/sciq.yaml)."""
 
     name = "sciq"
-    dataset_path, split = "allenai/sciq", "validation"
+    dataset_path, split = "allenai/sciq", "test"
     text_template = "{{support.lstrip()}}\nQuestion: {{question}}\nAnswer:"
     choice_template = "{{[distractor1, distractor2, distractor3, correct_answer]}}"
     target_template = 3
@@ -116,7 +116,7 @@ class Winogrande(Benchmark):
     def question(self, doc):
         return doc["sentence"]
 
-    def options(self, doc):
+    def option_texts(self, doc):
         return [doc["option1"], doc["option2"]]
 
 
@@ -151,7 +151,7 @@ class MMLUSubject(TemplateBenchmark):
     question_template = "{{question.strip()}}"
     category: str
 
-    def options(self, doc):
+    def option_texts(self, doc):
         return list(doc["choices"])
 
 
@@ -171,10 +171,15 @@ class MMLU(Benchmark):
     """MMLU, all 57 subjects, aggregated by size within categories and overall as lm-eval's group does."""
 
     name = "mmlu"
+    split = "test"
     native_format = "letter"
 
     def members(self):
-        return [cls(self.options) for cls in SUBJECT_BENCHMARKS]
+        members = [cls(self.options) for cls in SUBJECT_BENCHMARKS]
+        if "split" in vars(self):  # a --split override reaches every subject
+            for member in members:
+                member.split = self.split
+        return members
 
 
 @hookimpl

@@ -19,9 +19,10 @@ from .options import model_options, parse_layer_list
 @click.option("--limit", type=int, help="Score only the first N items of each benchmark (per subject for mmlu).")
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Read <dir>/<hub dataset path>/<config or default>/<split>.jsonl instead of the hub.")
+@click.option("--split", help="Evaluate this split instead of the one lm-eval uses (e.g. validation).")
 @click.option("--remove-layers", help="Evaluate with these blocks removed (comma-separated 0-based indices).")
 @click.option("--output", "-O", type=click.Path(path_type=Path, dir_okay=False), help="Write results as JSON.")
-def command(model, benchmarks, fmt, limit, data_dir, remove_layers, output) -> None:
+def command(model, benchmarks, fmt, limit, data_dir, split, remove_layers, output) -> None:
     """Score a model on multiple-choice benchmarks (acc, acc_norm, standard errors)."""
     from ..errors import DrtframeError
     from ..evaluation.report import table, to_json, write_json
@@ -33,7 +34,7 @@ def command(model, benchmarks, fmt, limit, data_dir, remove_layers, output) -> N
     if limit is not None and limit < 1:
         raise DrtframeError("--limit must be at least 1")
     registry = load_registry()
-    chosen = [resolve_benchmark(registry, name.strip()) for name in benchmarks.split(",") if name.strip()]
+    chosen = [resolve_benchmark(registry, name.strip(), split) for name in benchmarks.split(",") if name.strip()]
     removed = parse_layer_list(remove_layers) or ()
     with console.status(f"loading {model.source}"):
         handle = load_model(model, registry)
@@ -50,6 +51,6 @@ def command(model, benchmarks, fmt, limit, data_dir, remove_layers, output) -> N
     out.print(table(results, title))
     if output:
         meta = {"model": model.source, "dtype": model.dtype, "removed_layers": list(handle.removed),
-                "format": fmt, "limit": limit, "data_dir": str(data_dir) if data_dir else None}
+                "format": fmt, "split": split, "limit": limit, "data_dir": str(data_dir) if data_dir else None}
         write_json(output, to_json(results, meta))
         console.print(f"results written to {output}")

@@ -49,7 +49,7 @@ class Benchmark(PluginClass):
         """The question alone, used to build the non-native format."""
         raise DrtframeError(f"{self.name} defines no question text, so only its native format is available")
 
-    def options(self, doc: dict) -> list[str]:
+    def option_texts(self, doc: dict) -> list[str]:
         """The answer options as text, used to build the non-native format."""
         return self.doc_to_choice(doc)
 
@@ -65,7 +65,7 @@ class Benchmark(PluginClass):
         fmt = fmt or self.native_format
         if fmt == self.native_format:
             return self._native_item(doc, index)
-        options = self.options(doc)
+        options = self.option_texts(doc)
         if fmt == "letter":
             if len(options) > len(LETTERS):
                 raise DrtframeError(f"{self.name} has {len(options)} options; the letter format takes at most 26")

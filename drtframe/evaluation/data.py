@@ -27,7 +27,9 @@ def local_path(benchmark: Benchmark, data_dir: Path) -> Path:
 
 def read_local(path: Path, limit: int | None) -> list[Row]:
     if not path.is_file():
-        raise DrtframeError(f"benchmark data not found: expected {path}")
+        others = sorted(p.stem for p in path.parent.glob("*.jsonl")) if path.parent.is_dir() else []
+        hint = f"; that directory has split(s) {', '.join(others)}: choose one with --split" if others else ""
+        raise DrtframeError(f"benchmark data not found: expected {path}{hint}")
     rows = []
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):

@@ -86,7 +86,7 @@ def _score_batch(model, batch: list[_Unit], pad_id: int, device) -> list[float]:
     if not longer:
         return totals
     rows = torch.tensor([row for _, row, _ in longer], device=device)
-    cache = out.past_key_values
+    cache = out.cache
     cache.reorder_cache(rows)
     steps = max(len(cont) - 1 for _, _, cont in longer)
     cont_ids = torch.full((len(longer), steps), pad_id, dtype=torch.long)

@@ -38,13 +38,17 @@ class BenchmarkResult:
     members: tuple[BenchmarkResult, ...] = ()
 
 
-def resolve_benchmark(registry: Registry, name: str) -> Benchmark:
-    """A registered benchmark by name, or a YAML task file."""
+def resolve_benchmark(registry: Registry, name: str, split: str | None = None) -> Benchmark:
+    """A registered benchmark by name, or a YAML task file; `split` replaces the evaluated split."""
     if name.endswith((".yaml", ".yml")):
         from .yaml_task import load_yaml_benchmark
 
-        return load_yaml_benchmark(Path(name))
-    return registry.get("benchmark", name)()
+        benchmark = load_yaml_benchmark(Path(name), split)
+    else:
+        benchmark = registry.get("benchmark", name)()
+        if split:
+            benchmark.split = split
+    return benchmark
 
 
 def load_items(benchmark: Benchmark, fmt: str | None, limit: int | None, data_dir: Path | None) -> list[MCItem]:

@@ -8,17 +8,29 @@ literal; a rendered target that is all digits is an index, else the text of the 
 from __future__ import annotations
 
 import ast
+import functools
 from typing import Any, ClassVar
 
 import jinja2
+import jinja2.meta
 
 from .benchmark import Benchmark
 
 _env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
+@functools.lru_cache(maxsize=256)
+def _compile(template: str) -> tuple[jinja2.Template, frozenset[str]]:
+    return _env.from_string(template), frozenset(jinja2.meta.find_undeclared_variables(_env.parse(template)))
+
+
 def render(template: str, doc: dict[str, Any]) -> str:
-    return _env.from_string(template).render(**doc)
+    """Render with the doc's fields; a field the template needs but the doc lacks is a KeyError."""
+    compiled, fields = _compile(template)
+    missing = sorted(fields - doc.keys())
+    if missing:
+        raise KeyError(missing[0])
+    return compiled.render(**doc)
 
 
 class TemplateBenchmark(Benchmark):

@@ -25,7 +25,7 @@ class YamlBenchmark(TemplateBenchmark):
     """A benchmark defined by a YAML task file."""
 
 
-def load_yaml_benchmark(path: Path) -> YamlBenchmark:
+def load_yaml_benchmark(path: Path, split: str | None = None) -> YamlBenchmark:
     """Validate the YAML file and build a benchmark class from it; errors name the file and key."""
     if not path.is_file():
         raise DrtframeError(f"benchmark file not found: {path}")
@@ -43,7 +43,7 @@ def load_yaml_benchmark(path: Path) -> YamlBenchmark:
         raise DrtframeError(f"{path}: missing key {missing[0]!r}")
     if spec.get("output_type", "multiple_choice") != "multiple_choice":
         raise DrtframeError(f"{path}: output_type must be multiple_choice")
-    split = spec.get("test_split") or spec.get("validation_split")
+    split = split or spec.get("test_split") or spec.get("validation_split")
     if not split:
         raise DrtframeError(f"{path}: give test_split or validation_split")
     attrs = {

@@ -1,0 +1,76 @@
+"""The calibration rule: tokenise once without special tokens, cut consecutive chunks from the start."""
+
+from __future__ import annotations
+
+import pytest
+from tokenizers.processors import TemplateProcessing
+
+from drtframe.calibration import CalibrationSpec, calibration_tokens, chunk_tokens, load_text
+from drtframe.errors import DrtframeError
+from tiny_models import tiny_tokenizer
+
+
+def words(count: int, first: int = 0) -> str:
+    """' w0 w1 ...': the tiny tokenizer maps word wI to id I + 2."""
+    return " ".join(f"w{i}" for i in range(first, first + count))
+
+
+def bos_tokenizer():
+    """The tiny tokenizer, made to add a special token in front of every text by default."""
+    tok = tiny_tokenizer()
+    tok.backend_tokenizer.post_processor = TemplateProcessing(single="<eos> $A", special_tokens=[("<eos>", 1)])
+    assert tok("w0")["input_ids"] == [1, 2]
+    return tok
+
+
+def test_chunks_are_consecutive_from_the_start_without_special_tokens():
+    chunks = chunk_tokens(bos_tokenizer(), words(40), n_samples=3, seq_len=5)
+    assert chunks.tolist() == [[2, 3, 4, 5, 6], [7, 8, 9, 10, 11], [12, 13, 14, 15, 16]]
+
+
+def test_text_that_is_too_short_is_refused():
+    with pytest.raises(DrtframeError, match="has 14 tokens, but 3 samples of 5 need 15; lower --n-samples or --seq-len"):
+        chunk_tokens(tiny_tokenizer(), words(14), n_samples=3, seq_len=5)
+    assert chunk_tokens(tiny_tokenizer(), words(15), n_samples=3, seq_len=5).shape == (3, 5)
+
+
+def test_a_text_file_is_a_source(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_text(words(30) + "\n")
+    spec = CalibrationSpec(str(path), n_samples=2, seq_len=4)
+    assert calibration_tokens(spec, tiny_tokenizer()).tolist() == [[2, 3, 4, 5], [6, 7, 8, 9]]
+
+
+@pytest.mark.parametrize("spec, message", [
+    (CalibrationSpec("/no/such/file.txt"), "calibration text not found: /no/such/file.txt"),
+    (CalibrationSpec(n_samples=0), "--n-samples must be at least 1"),
+    (CalibrationSpec(seq_len=1), "--seq-len at least 2"),
+])
+def test_bad_specs_are_refused_before_any_model_loads(spec, message):
+    with pytest.raises(DrtframeError, match=message):
+        spec.check()
+
+
+def test_wikitext2_reads_the_hub_test_split_and_joins_its_non_blank_rows(monkeypatch):
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(*args, **kwargs):
+        calls.append((args, kwargs))
+        return {"text": ["", " = Title = \n", "", " w0 w1 w2 \n", " \n", " w3 \n"]}
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    assert load_text("wikitext2") == " = Title = \n w0 w1 w2 \n w3 \n"
+    assert calls == [(("Salesforce/wikitext", "wikitext-2-raw-v1"), {"split": "test"})]
+
+
+def test_an_unreachable_hub_points_to_a_local_file(monkeypatch):
+    import datasets
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'Salesforce/wikitext' on the Hub")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(DrtframeError, match="could not load Salesforce/wikitext/wikitext-2-raw-v1 .*--calibration FILE"):
+        load_text("wikitext2")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -66,9 +67,26 @@ def _batches(units: list[_Unit], budget: int) -> list[list[_Unit]]:
     return batches
 
 
+# A readout turns one forward pass into per-choice scores: given the model output, the row and
+# positions each choice is predicted from, its target tokens and a mask, it returns one column per
+# quantity read (the final layer for evaluation; every layer for the logit-lens probes).
+Readout = Callable[[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Summed log-softmax probability of `targets` over the last axis, padding masked out: (N,)."""
+    logprobs = F.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return (logprobs * mask).sum(-1)
+
+
+def final_layer(out, rows, positions, targets, mask) -> torch.Tensor:
+    """The model's own output distribution, as lm-eval scores it: (N, 1)."""
+    return gather_logprobs(out.logits[rows.unsqueeze(1), positions], targets, mask).unsqueeze(1)
+
+
 @torch.inference_mode()
-def _score_batch(model, batch: list[_Unit], pad_id: int, device) -> list[float]:
-    """Summed continuation log-probabilities for every choice of every unit in `batch`, in order."""
+def _score_batch(model, batch: list[_Unit], pad_id: int, device, readout: Readout, hidden: bool) -> torch.Tensor:
+    """Readout columns for every choice of every unit in `batch`, in order: (choices, columns)."""
     width = max(len(u.context) for u in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -77,11 +95,13 @@ def _score_batch(model, batch: list[_Unit], pad_id: int, device) -> list[float]:
         mask[row, width - len(unit.context):] = 1
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-    first = F.log_softmax(out.logits[:, -1].float(), dim=-1)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                output_hidden_states=hidden)
 
     choices = [(row, cont) for row, unit in enumerate(batch) for _, _, cont in unit.choices]
-    totals = [first[row, cont[0]].item() for row, cont in choices]
+    rows = torch.tensor([row for row, _ in choices], device=device)
+    first = torch.tensor([[cont[0]] for _, cont in choices], device=device)
+    totals = readout(out, rows, torch.full_like(first, -1), first, torch.ones_like(first)).clone()
     longer = [(k, row, cont) for k, (row, cont) in enumerate(choices) if len(cont) > 1]
     if not longer:
         return totals
@@ -100,27 +120,28 @@ def _score_batch(model, batch: list[_Unit], pad_id: int, device) -> list[float]:
     cont_ids, targets, cont_mask = cont_ids.to(device), targets.to(device), cont_mask.to(device)
     start = mask.sum(-1)[rows].unsqueeze(1)
     out = model(input_ids=cont_ids, attention_mask=torch.cat([mask[rows], cont_mask], dim=1),
-                position_ids=start + torch.arange(steps, device=device), cache=cache, use_cache=True)
-    logprobs = F.log_softmax(out.logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    sums = (logprobs * cont_mask).sum(-1).tolist()
-    for r, (k, _, _) in enumerate(longer):
-        totals[k] += sums[r]
+                position_ids=start + torch.arange(steps, device=device), cache=cache, use_cache=True,
+                output_hidden_states=hidden)
+    own = torch.arange(len(longer), device=device)
+    step_positions = torch.arange(steps, device=device).expand(len(longer), steps)
+    totals[[k for k, _, _ in longer]] += readout(out, own, step_positions, targets, cont_mask)
     return totals
 
 
-def loglikelihoods(handle: ModelHandle, items: Sequence[MCItem], budget: int = 2048,
-                   progress: Callable[[int], None] | None = None) -> list[list[float]]:
-    """Per item, per choice: the summed log-probability of the continuation given its context.
+def choice_scores(handle: ModelHandle, items: Sequence[MCItem], readout: Readout = final_layer, hidden: bool = False,
+                  budget: int = 2048, progress: Callable[[int], None] | None = None) -> list[torch.Tensor]:
+    """Per item, a (choices, columns) tensor of what `readout` sums over each continuation.
 
-    `budget` caps the padded tokens per forward pass; `progress(n)` is told when n items finish.
+    `hidden` asks the model for every layer's hidden states; `budget` caps the padded tokens per
+    forward pass; `progress(n)` is told when n items finish.
     """
     tokenizer = handle.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     units = build_units(tokenizer, items, model_max_length(handle.model))
-    results: list[list[float | None]] = [[None] * item.num_choices for item in items]
+    results: list[list[torch.Tensor | None]] = [[None] * item.num_choices for item in items]
     remaining = [item.num_choices for item in items]
     for batch in _batches(units, budget):
-        scores = _score_batch(handle.model, batch, pad_id, handle.device)
+        scores = _score_batch(handle.model, batch, pad_id, handle.device, readout, hidden).cpu()
         finished = 0
         for (pos, choice, _), score in zip((c for u in batch for c in u.choices), scores):
             results[pos][choice] = score
@@ -128,4 +149,10 @@ def loglikelihoods(handle: ModelHandle, items: Sequence[MCItem], budget: int = 2
             finished += remaining[pos] == 0
         if progress and finished:
             progress(finished)
-    return results
+    return [torch.stack(per_choice) for per_choice in results]
+
+
+def loglikelihoods(handle: ModelHandle, items: Sequence[MCItem], budget: int = 2048,
+                   progress: Callable[[int], None] | None = None) -> list[list[float]]:
+    """Per item, per choice: the summed log-probability of the continuation given its context."""
+    return [scores[:, 0].tolist() for scores in choice_scores(handle, items, budget=budget, progress=progress)]

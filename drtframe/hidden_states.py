@@ -83,15 +83,21 @@ def resumed_after(handle: ModelHandle, position: int, hidden: torch.Tensor) -> I
     `position` is the last one it stays and its output is overwritten (one block forward wasted).
     """
     last = position == handle.num_layers - 1
+
+    def replace_input(module, args, kwargs):
+        if args:
+            return (hidden, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": hidden}
+
+    def replace_output(module, args, kwargs, output):
+        return _with_hidden_out(output, hidden)
+
     with handle.temporarily_without(handle.kept[:position + (0 if last else 1)]) as rest:
         first = rest.layers[0]
         if last:
-            hook = first.register_forward_hook(
-                lambda module, args, kwargs, output: _with_hidden_out(output, hidden), with_kwargs=True)
+            hook = first.register_forward_hook(replace_output, with_kwargs=True)
         else:
-            hook = first.register_forward_pre_hook(
-                lambda module, args, kwargs: ((hidden, *args[1:]), kwargs) if args
-                else (args, {**kwargs, "hidden_states": hidden}), with_kwargs=True)
+            hook = first.register_forward_pre_hook(replace_input, with_kwargs=True)
         try:
             yield
         finally:

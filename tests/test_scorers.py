@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from transformers import AutoModelForCausalLM
 
 from drtframe.errors import DrtframeError
 from drtframe.hidden_states import count_block_forwards
@@ -17,8 +18,6 @@ from drtframe.models.handle import ModelHandle
 from drtframe.scoring import ScoringContext
 from test_architectures import hand_pruned
 from tiny_models import CONFIGS, VOCAB, tiny_model, tiny_tokenizer
-
-from transformers import AutoModelForCausalLM
 
 
 def deep_llama(layers: int = 8, seed: int = 0):

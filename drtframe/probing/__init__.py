@@ -1,0 +1,1 @@
+"""Decision probes: read the model's MC decision at every layer through a logit lens."""

@@ -1,0 +1,105 @@
+"""The per-layer decision profile (accuracy, Decision Margin, Option Frequency) and its transition.
+
+p_l = softmax over choices of the per-layer choice scores. DM_l = p_l(gold) - max over wrong
+options of p_l, averaged over items. OF_l(o) = share of items whose top option at layer l is
+option position o; its entropy (bits) is low when the lens piles onto one option.
+
+Transition rule. The baseline b is the accuracy of the best constant answer (always option o) on
+these items, the floor any readout that ignores the question reaches. The model decides if its
+final accuracy beats b by more than two standard errors; otherwise there is no transition. The
+transition layer l* is the first layer from which lens accuracy stays at or above the midpoint
+m = (b + final accuracy) / 2 through the last layer. Silent Phase = [0, l*), Decisive Phase =
+[l*, L). The interval is the 5th-95th percentile of l* over bootstrap resamples of the items.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+BOOTSTRAP = 1000
+
+
+@dataclass(frozen=True)
+class Transition:
+    layer: int | None
+    interval: tuple[int, int] | None
+    baseline: float
+    midpoint: float | None
+
+
+@dataclass(frozen=True)
+class DecisionProfile:
+    """Per-layer decision metrics over `n` items with at most `num_options` choices."""
+
+    acc: tuple[float, ...]
+    decision_margin: tuple[float, ...]
+    option_frequency: tuple[tuple[float, ...], ...]
+    entropy: tuple[float, ...]
+    transition: Transition
+    n: int
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.acc)
+
+    @property
+    def silent_phase(self) -> list[int]:
+        t = self.transition.layer
+        return list(range(t)) if t is not None else list(range(self.num_layers))
+
+    @property
+    def decisive_phase(self) -> list[int]:
+        t = self.transition.layer
+        return list(range(t, self.num_layers)) if t is not None else []
+
+
+def probabilities(scores: list[torch.Tensor]) -> list[np.ndarray]:
+    """Per item, p as a (layers, choices) array: softmax over choices of each layer's scores."""
+    return [torch.softmax(s.double().T, dim=-1).numpy() for s in scores]
+
+
+def _transition_layer(correct: np.ndarray, gold: np.ndarray, num_options: int) -> tuple[int | None, float, float]:
+    """l*, baseline and midpoint for a (items, layers) correctness matrix; see the module docstring."""
+    acc = correct.mean(axis=0)
+    baseline = max(float(np.mean(gold == o)) for o in range(num_options))
+    final = float(acc[-1])
+    n = len(gold)
+    stderr = math.sqrt(max(final * (1 - final), 1e-12) / max(n - 1, 1))
+    if final - baseline <= 2 * stderr:
+        return None, baseline, final
+    midpoint = (baseline + final) / 2
+    below = np.nonzero(acc < midpoint)[0]
+    return (int(below[-1]) + 1 if len(below) else 0), baseline, midpoint
+
+
+def decision_profile(scores: list[torch.Tensor], gold: list[int], seed: int = 0) -> DecisionProfile:
+    """The profile of items whose per-layer choice scores are `scores` (each (choices, layers))."""
+    probs = probabilities(scores)
+    num_layers = probs[0].shape[0]
+    num_options = max(p.shape[1] for p in probs)
+    gold_arr = np.array(gold)
+    top = np.stack([p.argmax(axis=1) for p in probs])  # (items, layers)
+    correct = top == gold_arr[:, None]
+    margins = np.stack([p[:, g] - np.delete(p, g, axis=1).max(axis=1) for p, g in zip(probs, gold)])
+    freq = np.stack([(top == o).mean(axis=0) for o in range(num_options)], axis=1)  # (layers, options)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.nansum(np.where(freq > 0, freq * np.log2(freq), 0.0), axis=1)
+
+    layer, baseline, midpoint = _transition_layer(correct, gold_arr, num_options)
+    interval = None
+    if layer is not None:
+        rng = np.random.default_rng(seed)
+        draws = []
+        for _ in range(BOOTSTRAP):
+            pick = rng.integers(0, len(gold), len(gold))
+            t, _, _ = _transition_layer(correct[pick], gold_arr[pick], num_options)
+            draws.append(num_layers if t is None else t)
+        low, high = np.percentile(draws, [5, 95])
+        interval = (int(math.floor(low)), int(math.ceil(high)))
+    return DecisionProfile(tuple(correct.mean(axis=0).tolist()), tuple(margins.mean(axis=0).tolist()),
+                           tuple(tuple(row) for row in freq.tolist()), tuple(entropy.tolist()),
+                           Transition(layer, interval, baseline, midpoint if layer is not None else None), len(gold))

@@ -21,14 +21,16 @@ from .options import method_option_flag, model_options
 @click.option("--split", help="Probe this split instead of the one lm-eval uses.")
 @click.option("--probes", default="decision_margin,option_frequency", show_default=True,
               help="Comma-separated probe names (see 'drtframe plugins').")
+@click.option("--probe-option", "-p", "probe_options", multiple=True, metavar="KEY=VALUE",
+              help="A probe option, e.g. -p eps=0.5 for noise_sensitivity (repeatable).")
 @click.option("--output", "-O", type=click.Path(path_type=Path, dir_okay=False), help="Write the profile as JSON.")
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), help="Draw the profile as PNG.")
 @click.option("--trace", type=int, help="Also remove this many blocks one at a time and probe after each.")
 @click.option("--method", help="The method --trace removes blocks with.")
 @method_option_flag
 @calibration_options
-def command(model, benchmark, fmt, limit, data_dir, split, probes, output, plot, trace, method, options,
-            calibration, batch_size) -> None:
+def command(model, benchmark, fmt, limit, data_dir, split, probes, probe_options, output, plot, trace, method,
+            options, calibration, batch_size) -> None:
     """Read the model's decision at every layer through a logit lens and locate the transition."""
     from ..errors import DrtframeError
     from ..evaluation.report import write_json
@@ -38,7 +40,7 @@ def command(model, benchmark, fmt, limit, data_dir, split, probes, output, plot,
     from ..options import parse_option_pairs
     from ..plugins import load_registry
     from ..probing.plots import plot_profile, plot_trace
-    from ..probing.report import run_probes
+    from ..probing.report import configured_probes, run_probes
     from ..probing.trace import trace_removals
     from .progress import item_progress
 
@@ -48,7 +50,8 @@ def command(model, benchmark, fmt, limit, data_dir, split, probes, output, plot,
         raise DrtframeError("--trace and --method go together")
     registry = load_registry()
     bench = resolve_benchmark(registry, benchmark, split)
-    chosen = [registry.get("probe", name.strip())() for name in probes.split(",") if name.strip()]
+    chosen = configured_probes(registry, [n.strip() for n in probes.split(",") if n.strip()],
+                               parse_option_pairs(probe_options))
     planner = resolve_method(registry, method, parse_option_pairs(options)) if method else None
     items = load_items(bench, fmt, limit, data_dir)
     with console.status(f"loading {model.source}"):

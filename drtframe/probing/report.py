@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ..evaluation.items import MCItem
+from ..options import build_options
+from ..suggest import unknown_name
 from ..models.handle import ModelHandle
 from .probe import Probe, ProbeContext
 from .profile import DecisionProfile
+
+
+def configured_probes(registry, names: Sequence[str], options: Mapping[str, str]) -> list[Probe]:
+    """Instantiate the named probes, handing each the options its schema declares; refuse the rest."""
+    classes = [registry.get("probe", name) for name in names]
+    known = {key for cls in classes for key in cls.Options.model_fields}
+    for key in options:
+        if key not in known:
+            raise unknown_name(f"option of probes {', '.join(names)}", key, known)
+    return [cls(build_options(cls.Options, {k: v for k, v in options.items() if k in cls.Options.model_fields},
+                              cls.name)) for cls in classes]
 
 
 def profile_entry(profile: DecisionProfile, kept: Sequence[int]) -> dict:

@@ -9,6 +9,7 @@ bounded by a token budget, so long contexts (HellaSwag) never exhaust memory.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,20 +51,17 @@ def build_units(tokenizer, items: Sequence[MCItem], max_length: int) -> list[_Un
     return sorted(units.values(), key=lambda u: -len(u.context))
 
 
-def _batches(units: list[_Unit], budget: int) -> list[list[_Unit]]:
-    """Consecutive units (sorted by length) whose padded context and choice tokens fit `budget`."""
-    batches, current, ctx_len, cont_cells = [], [], 0, 0
+def _batches(units: list[_Unit], budget: int, slack: float = 0.9) -> list[list[_Unit]]:
+    """Consecutive units (longest context first) cut into batches that fit `budget` padded context
+    tokens, and whose shortest context is at least `slack` of the longest (little padding)."""
+    batches: list[list[_Unit]] = []
     for unit in units:
-        longest = max(len(c[2]) for c in unit.choices)
-        new_len = max(ctx_len, len(unit.context))
-        new_cells = cont_cells + len(unit.choices) * longest
-        if current and (new_len * (len(current) + 1) > budget or new_cells > budget):
-            batches.append(current)
-            current, new_len, new_cells = [], len(unit.context), len(unit.choices) * longest
-        current.append(unit)
-        ctx_len, cont_cells = new_len, new_cells
-    if current:
-        batches.append(current)
+        current = batches[-1] if batches else None
+        if (current and len(unit.context) >= slack * len(current[0].context)
+                and len(current[0].context) * (len(current) + 1) <= budget):
+            current.append(unit)
+        else:
+            batches.append([unit])
     return batches
 
 
@@ -103,16 +101,35 @@ def _score_batch(model, batch: list[_Unit], pad_id: int, device, readout: Readou
     first = torch.tensor([[cont[0]] for _, cont in choices], device=device)
     totals = readout(out, rows, torch.full_like(first, -1), first, torch.ones_like(first)).clone()
     longer = [(k, row, cont) for k, (row, cont) in enumerate(choices) if len(cont) > 1]
-    if not longer:
-        return totals
-    rows = torch.tensor([row for _, row, _ in longer], device=device)
-    cache = out.cache
+    groups = _length_groups(longer)
+    for number, group in enumerate(groups):
+        last = number == len(groups) - 1  # the last group may consume the batch's own cache
+        cache = out.cache if last else copy.deepcopy(out.cache)
+        totals[[k for k, _, _ in group]] += _score_continuations(model, group, cache, mask, pad_id, device,
+                                                                 readout, hidden)
+    return totals
+
+
+def _length_groups(choices: list) -> list[list]:
+    """Choices sorted by length and cut where padding to the group's longest would cost over 30%."""
+    groups: list[list] = []
+    for choice in sorted(choices, key=lambda c: len(c[2])):
+        if groups and len(choice[2]) - 1 <= 1.3 * (len(groups[-1][0][2]) - 1):
+            groups[-1].append(choice)
+        else:
+            groups.append([choice])
+    return groups
+
+
+def _score_continuations(model, group, cache, mask, pad_id, device, readout: Readout, hidden: bool) -> torch.Tensor:
+    """Run each choice's continuation tokens but the last against its context's cache."""
+    rows = torch.tensor([row for _, row, _ in group], device=device)
     cache.reorder_cache(rows)
-    steps = max(len(cont) - 1 for _, _, cont in longer)
-    cont_ids = torch.full((len(longer), steps), pad_id, dtype=torch.long)
-    targets = torch.zeros((len(longer), steps), dtype=torch.long)
-    cont_mask = torch.zeros((len(longer), steps), dtype=torch.long)
-    for r, (_, _, cont) in enumerate(longer):
+    steps = max(len(cont) - 1 for _, _, cont in group)
+    cont_ids = torch.full((len(group), steps), pad_id, dtype=torch.long)
+    targets = torch.zeros((len(group), steps), dtype=torch.long)
+    cont_mask = torch.zeros((len(group), steps), dtype=torch.long)
+    for r, (_, _, cont) in enumerate(group):
         n = len(cont) - 1
         cont_ids[r, :n] = torch.tensor(cont[:-1])
         targets[r, :n] = torch.tensor(cont[1:])
@@ -122,10 +139,8 @@ def _score_batch(model, batch: list[_Unit], pad_id: int, device, readout: Readou
     out = model(input_ids=cont_ids, attention_mask=torch.cat([mask[rows], cont_mask], dim=1),
                 position_ids=start + torch.arange(steps, device=device), cache=cache, use_cache=True,
                 output_hidden_states=hidden)
-    own = torch.arange(len(longer), device=device)
-    step_positions = torch.arange(steps, device=device).expand(len(longer), steps)
-    totals[[k for k, _, _ in longer]] += readout(out, own, step_positions, targets, cont_mask)
-    return totals
+    own = torch.arange(len(group), device=device)
+    return readout(out, own, torch.arange(steps, device=device).expand(len(group), steps), targets, cont_mask)
 
 
 def choice_scores(handle: ModelHandle, items: Sequence[MCItem], readout: Readout = final_layer, hidden: bool = False,

@@ -113,7 +113,7 @@ def test_environment_variable_blocks_plugins(monkeypatch):
     monkeypatch.setenv("DRTFRAME_BLOCK_PLUGINS", "baselines, schedules")
     registry = Registry(plugin_manager())
     assert "reverse_order" not in registry.names("scorer")
-    assert registry.names("schedule") == []
+    assert not {"one_shot", "iterative", "contiguous"} & set(registry.names("schedule"))
     assert "llama-like" in registry.names("architecture")
 
 

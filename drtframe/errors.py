@@ -1,7 +1,13 @@
-"""Errors the CLI turns into one line and an exit status (2: bad input)."""
+"""Errors the CLI turns into one line and an exit status (2: bad input, 3: the pruning collapses the decision)."""
 
 
 class DrtframeError(Exception):
     """A problem with what the user asked for. The message is shown as is, on one line."""
 
     exit_code = 2
+
+
+class DecisionCollapse(DrtframeError):
+    """The pruned model no longer makes a decision that the dense model made (exit 3; --force writes anyway)."""
+
+    exit_code = 3

@@ -22,6 +22,7 @@ from .items import MCItem
 from .tokenize import encode_pair, truncate
 
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback when the config names no context size
+LOGIT_ROWS = 512  # most continuation positions projected onto the vocabulary in one forward
 
 
 @dataclass
@@ -110,11 +111,14 @@ def _score_batch(model, batch: list[_Unit], pad_id: int, device, readout: Readou
     return totals
 
 
-def _length_groups(choices: list) -> list[list]:
-    """Choices sorted by length and cut where padding to the group's longest would cost over 30%."""
+def _length_groups(choices: list, max_positions: int = LOGIT_ROWS) -> list[list]:
+    """Choices sorted by length, cut where padding to the group's longest would cost over 30% or the
+    group would predict more than `max_positions` tokens (each needs a vocabulary-sized row)."""
     groups: list[list] = []
     for choice in sorted(choices, key=lambda c: len(c[2])):
-        if groups and len(choice[2]) - 1 <= 1.3 * (len(groups[-1][0][2]) - 1):
+        steps = len(choice[2]) - 1
+        if (groups and steps <= 1.3 * (len(groups[-1][0][2]) - 1)
+                and steps * (len(groups[-1]) + 1) <= max_positions):
             groups[-1].append(choice)
         else:
             groups.append([choice])

@@ -168,7 +168,7 @@ SUBJECT_BENCHMARKS = [_subject(s) for s in sorted(CATEGORY)]
 
 
 class MMLU(Benchmark):
-    """MMLU, all 57 subjects, aggregated by size within categories and overall as lm-eval's group does."""
+    """MMLU, all 57 subjects, weighted by size over the subjects (overall and per category), as lm-eval."""
 
     name = "mmlu"
     split = "test"

@@ -89,3 +89,21 @@ def test_yaml_errors_name_the_key(tiny_llama_dir, tmp_path):
     bad.write_text(TASK.replace("doc_to_target", "doc_to_targt"))
     result = run_eval("-m", tiny_llama_dir, "-b", bad)
     assert result.exit_code == 2 and "doc_to_targt" in result.output
+
+
+def test_mmlu_aggregates_all_subjects_by_size_like_lm_eval(tiny_llama_dir, tmp_path):
+    from conftest import SHARED_DATA
+    from drtframe.evaluation.metrics import pooled_stderr
+
+    out = tmp_path / "mmlu.json"
+    result = run_eval("-m", tiny_llama_dir, "-b", "mmlu", "--limit", 2, "--data-dir", SHARED_DATA / "mc", "-O", out)
+    assert result.exit_code == 0, result.output
+    results = json.loads(out.read_text())["results"]
+    subjects = {k: v for k, v in results.items() if "items" in v and k.startswith("mmlu_")}
+    assert len(subjects) == 57 and all(v["n"] == 2 for v in subjects.values())
+    correct = [i["pred"] == i["gold"] for v in subjects.values() for i in v["items"]]
+    assert results["mmlu"]["n"] == 114 and results["mmlu"]["acc"] == pytest.approx(sum(correct) / 114)
+    stderrs = [v["acc_stderr"] for v in subjects.values()]
+    assert results["mmlu"]["acc_stderr"] == pytest.approx(pooled_stderr(stderrs, [2] * 57))
+    assert set(results["mmlu"]["members"]) == {"mmlu_humanities", "mmlu_other", "mmlu_social_sciences", "mmlu_stem"}
+    assert results["mmlu_stem"]["n"] == 38

@@ -94,6 +94,6 @@ class Benchmark(PluginClass):
         return MCItem(self.name, index, tuple(contexts), tuple(continuations), gold, tuple(lengths))
 
     def members(self) -> list[Benchmark]:
-        """For a group benchmark (mmlu), the benchmarks it aggregates, each with a `category`
-        (scores are weighted by size within categories, then across them); else empty."""
+        """For a group benchmark (mmlu), the benchmarks it aggregates, each with a `category`;
+        the group and each category are size-weighted over their member benchmarks. Else empty."""
         return []

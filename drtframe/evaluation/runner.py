@@ -111,4 +111,6 @@ def evaluate(handle: ModelHandle, benchmark: Benchmark, fmt: str | None, limit: 
         by_category.setdefault(member.category, []).append(evaluate_items(handle, member.name, fmt, items, progress))
     groups = tuple(BenchmarkResult(f"{benchmark.name}_{cat}", fmt, aggregate([r.score for r in results]),
                                    members=tuple(results)) for cat, results in sorted(by_category.items()))
-    return BenchmarkResult(benchmark.name, fmt, aggregate([g.score for g in groups]), members=groups)
+    # lm-eval 0.4.13 aggregates a group over its leaf tasks, not over its subgroups' results
+    leaves = [r.score for results in by_category.values() for r in results]
+    return BenchmarkResult(benchmark.name, fmt, aggregate(leaves), members=groups)

@@ -48,3 +48,9 @@ class ItemWindow:
                   "first_item": self.eval_items, "last_item": end - 1, "n": self.calib_items,
                   "evaluation_window": [0, self.eval_items - 1] if self.eval_items else None}
         return items, record
+
+
+def scorer_items(scorer) -> dict | None:
+    """The record of the MC items a scorer was guided by; scorers that read items define `item_record()`."""
+    record = getattr(scorer, "item_record", None)
+    return record() if record else None

@@ -1,4 +1,11 @@
-"""`drtframe prune` as a library call: choose layers, remove them, measure, save atomically."""
+"""`drtframe prune` as a library call: choose layers, remove them, check the decision, measure, save atomically.
+
+The collapse guard (opt-in with a guard benchmark, since its items must be readable offline): the
+dense and the pruned model are probed through the logit lens on calibration items taken after the
+evaluation window (`ItemWindow`); if the dense model has a Silent/Decisive transition and the pruned
+one has none, nothing is written and `DecisionCollapse` (exit 3) names the removed blocks that were
+in the dense Silent Phase, unless `force`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .calibration import CalibrationSpec
-from .errors import DrtframeError
+from .calibration_items import ItemWindow, scorer_items
+from .errors import DecisionCollapse, DrtframeError
+from .evaluation.items import MCItem
+from .models.handle import ModelHandle
 from .methods import resolve_method
 from .models.loading import ModelSpec, load_model
 from .plugins import Registry
@@ -20,7 +30,8 @@ from .speed import generation_tokens_per_second
 class PruneRequest:
     """Everything one prune run needs. Exactly one of (`method` with `remove`) or `layers`.
 
-    `calibration` and `batch_size` matter only for scorers that read calibration data.
+    `calibration` and `batch_size` matter only for scorers that read calibration data. `guard`
+    turns the collapse guard on; `force` writes a collapsed model anyway.
     """
 
     model: ModelSpec
@@ -33,6 +44,8 @@ class PruneRequest:
     measure_speed: bool = True
     calibration: CalibrationSpec = CalibrationSpec()
     batch_size: int = 8
+    guard: ItemWindow | None = None
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class PruneResult:
     params_after: int
     tokens_per_s_before: float | None
     tokens_per_s_after: float | None
+    guard: dict | None = None
 
     @property
     def speedup(self) -> float | None:
@@ -58,6 +72,37 @@ class PruneResult:
 
 
 Status = Callable[[str], None]
+
+
+def probe_profile(handle: ModelHandle, items: list[MCItem]):
+    """The decision profile of `handle` on `items` through the logit lens."""
+    from .probing.lens import layer_scores
+    from .probing.profile import decision_profile
+
+    return decision_profile(layer_scores(handle, items), [item.gold for item in items])
+
+
+def decision_guard(handle: ModelHandle, removed: tuple[int, ...], items: list[MCItem], record: dict,
+                   force: bool) -> dict:
+    """Probe the model before and after removing `removed`; refuse (exit 3) when the transition is lost."""
+    from .probing.report import profile_entry
+
+    dense = probe_profile(handle, items)
+    with handle.temporarily_without(removed) as pruned:
+        after = probe_profile(pruned, items)
+        entry = {"items": record, "dense": profile_entry(dense, handle.kept), "pruned": profile_entry(after, pruned.kept),
+                 "dense_acc": dense.acc[-1], "pruned_acc": after.acc[-1], "forced": False}
+    if dense.transition.layer is None or after.transition.layer is not None:
+        return entry
+    if not force:
+        silent = [layer for layer in removed if layer in entry["dense"]["silent_phase"]]
+        named = f"removed Silent-Phase blocks {', '.join(map(str, sorted(silent)))}" if silent else "no Silent-Phase block was removed"
+        raise DecisionCollapse(
+            f"the pruned model has no decision transition on {record['benchmark']} {record['split']} items "
+            f"{record['first_item']}-{record['last_item']} (dense l* = {entry['dense']['transition_original_layer']}, "
+            f"accuracy {entry['dense_acc']:.2f} -> {entry['pruned_acc']:.2f}); {named}; nothing written "
+            f"(--force writes it anyway)")
+    return {**entry, "forced": True}
 
 
 def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda message: None) -> PruneResult:
@@ -75,6 +120,7 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
     if calibrated:
         request.calibration.check()
     check_output_dir(request.output, request.overwrite)
+    guard_items = request.guard.load(registry) if request.guard else None
 
     status(f"loading {request.model.source}")
     handle = load_model(request.model, registry)
@@ -86,6 +132,10 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
 
         removed = validate_removal(request.layers, total)
         plan = PrunePlan("manual", removed, tuple(request.layers), tuple(None for _ in range(total)))
+    guard = None
+    if guard_items is not None:
+        status("probing the decision before and after pruning")
+        guard = decision_guard(handle, plan.removed, *guard_items, request.force)
 
     params_before = handle.parameter_count()
     speed_before = None
@@ -98,13 +148,15 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
         status("timing generation of the pruned model")
         speed_after = generation_tokens_per_second(pruned)
     result = PruneResult(plan, request.output, total, pruned.num_layers, params_before,
-                         pruned.parameter_count(), speed_before, speed_after)
+                         pruned.parameter_count(), speed_before, speed_after, guard)
     manifest = {
         "drtframe_version": __version__,
         "source_model": request.model.source,
         "method": method.name if method else "manual",
         "options": dict(request.options),
         "calibration": request.calibration.as_dict() if calibrated else None,
+        "calibration_items": scorer_items(method.scorer) if method else None,
+        "decision_guard": guard,
         "removed_layers": list(plan.removed),
         "removal_order": list(plan.order),
         "num_layers_before": total,

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .calibration import CalibrationSpec
+from .calibration_items import scorer_items
 from .methods import Method, resolve_method
 from .models.loading import ModelSpec, load_model
 from .plugins import Registry
@@ -50,6 +51,7 @@ class ScoreResult:
             "scores": list(self.plan.scores),
             "order": list(self.plan.order),
             "calibration": self.calibration.as_dict() if self.calibration else None,
+            "calibration_items": scorer_items(self.method.scorer),
         }
 
 

@@ -25,6 +25,7 @@ class Taylor(Scorer):
                   for layer in ctx.handle.layers]
         weights = [p for block in blocks for p in block]
         grads = [[torch.zeros_like(p, dtype=torch.float32) for p in block] for block in blocks]
+        sums = [g for block in grads for g in block]  # the same tensors, in the order of `weights`
         saved = [p.requires_grad for p in weights]
         try:
             for p in weights:
@@ -32,13 +33,14 @@ class Taylor(Scorer):
             with torch.enable_grad():
                 for ids in ctx.batches():
                     loss = model(input_ids=ids, labels=ids, use_cache=False).loss
-                    for total, grad in zip((g for block in grads for g in block), torch.autograd.grad(loss, weights)):
+                    for total, grad in zip(sums, torch.autograd.grad(loss, weights)):
                         total += grad.float()
         finally:
             for p, flag in zip(weights, saved):
                 p.requires_grad_(flag)
         return [sum((p.detach().float() * g).abs().sum().item() for p, g in zip(block, block_grads))
                 for block, block_grads in zip(blocks, grads)]
+
 
 @hookimpl
 def drtframe_register_scorers(register):

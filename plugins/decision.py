@@ -189,8 +189,8 @@ class DecisionStop(DrtframeError):
         self.order = order
 
 
-def _ranges(layers: list[int]) -> str:
-    return f"{layers[0]}-{layers[-1]}" if len(layers) > 1 else str(layers[0])
+def _layers(layers: list[int]) -> str:
+    return f"layers {layers[0]}-{layers[-1]}" if len(layers) > 1 else f"layer {layers[0]}"
 
 
 class DecisivePhase(Schedule):
@@ -228,8 +228,8 @@ class DecisivePhase(Schedule):
         done = f"stopped after {len(order)} of {k} removals" + (f" (removed {', '.join(map(str, order))})" if order else "")
         if not decisive:
             return f"{scorer.name} {done}: the model shows no decision transition on {where}, so it has no Decisive Phase"
-        phase = _ranges([pruned.kept[p] for p in decisive])
-        return (f"{scorer.name} {done}: removing any Decisive-Phase block (layers {phase}) drops accuracy on "
+        phase = _layers([pruned.kept[p] for p in decisive])
+        return (f"{scorer.name} {done}: removing any Decisive-Phase block ({phase}) drops accuracy on "
                 f"{where} to the Silent-Phase level")
 
 

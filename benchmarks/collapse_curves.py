@@ -66,8 +66,9 @@ def plot(path: Path, rows: list[dict]) -> None:
         mine = [r for r in rows if r["task"] == task]
         dense = [float(r["acc"]) for r in mine if r["method"] == "dense"]
         for method in sorted({r["method"] for r in mine} - {"dense"}):
-            points = sorted((int(r["k"]), float(r["acc"])) for r in mine if r["method"] == method and r["acc"])
-            ax.plot([0] + [k for k, _ in points], dense[:1] + [a for _, a in points], marker="o", label=method)
+            points = [(0, a) for a in dense[:1]]
+            points += sorted((int(r["k"]), float(r["acc"])) for r in mine if r["method"] == method and r["acc"])
+            ax.plot([k for k, _ in points], [a for _, a in points], marker="o", label=method)
         ax.set_title(f"{task} (n={mine[0]['n']})")
         ax.set_xlabel("blocks removed K")
         ax.set_ylabel("accuracy")

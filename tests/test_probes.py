@@ -133,3 +133,13 @@ def test_noise_of_zero_changes_nothing(tiny_llama_dir, yaml_task, tmp_path):  # 
     bad = CliRunner().invoke(cli, ["probe", "-m", str(tiny_llama_dir), "-b", str(yaml_task), "-p", "epz=1",
                                    "--probes", "noise_sensitivity"])
     assert bad.exit_code == 2 and "did you mean 'eps'" in bad.output
+
+
+def test_lens_follows_blocks_removed_in_place(registry):
+    """transformers attaches its own hidden-state recording once; the lens must see the blocks present now."""
+    handle = handle_for("llama", registry)
+    for removed in [(1, 2), (3,), (), (0, 1, 2)]:
+        with handle.temporarily_without(removed) as pruned:
+            scores = layer_scores(pruned, items())
+            assert all(s.shape[1] == LAYERS - len(removed) for s in scores)
+            assert [s[:, -1].tolist() for s in scores] == loglikelihoods(pruned, items())

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..hidden_states import watch_blocks
 from ..models.handle import ModelHandle
 from .items import MCItem
 from .tokenize import encode_pair, truncate
@@ -66,10 +67,11 @@ def _batches(units: list[_Unit], budget: int, slack: float = 0.9) -> list[list[_
     return batches
 
 
-# A readout turns one forward pass into per-choice scores: given the model output, the row and
-# positions each choice is predicted from, its target tokens and a mask, it returns one column per
-# quantity read (the final layer for evaluation; every layer for the logit-lens probes).
-Readout = Callable[[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# A readout turns one forward pass into per-choice scores: given the model output, every block's
+# output hidden state (when asked for), the row and positions each choice is predicted from, its
+# target tokens and a mask, it returns one column per quantity read (the final layer for
+# evaluation; every layer for the logit-lens probes).
+Readout = Callable[[Any, list | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -78,13 +80,30 @@ def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Ten
     return (logprobs * mask).sum(-1)
 
 
-def final_layer(out, rows, positions, targets, mask) -> torch.Tensor:
+def final_layer(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
     """The model's own output distribution, as lm-eval scores it: (N, 1)."""
     return gather_logprobs(out.logits[rows.unsqueeze(1), positions], targets, mask).unsqueeze(1)
 
 
+def _forward(handle: ModelHandle, hidden: bool, **inputs) -> tuple[Any, list | None]:
+    """The model's output and, if `hidden`, every block's output hidden state.
+
+    Block outputs are recorded by hooks on the blocks present now: transformers' own
+    `output_hidden_states` recording is attached once and does not follow blocks removed in place.
+    """
+    if not hidden:
+        return handle.model(**inputs), None
+    blocks: list = [None] * handle.num_layers
+
+    def keep(position, block_input, block_output):
+        blocks[position] = block_output
+
+    with watch_blocks(handle, keep):
+        return handle.model(**inputs), blocks
+
+
 @torch.inference_mode()
-def _score_batch(model, batch: list[_Unit], pad_id: int, device, readout: Readout, hidden: bool) -> torch.Tensor:
+def _score_batch(handle: ModelHandle, batch: list[_Unit], pad_id: int, readout: Readout, hidden: bool) -> torch.Tensor:
     """Readout columns for every choice of every unit in `batch`, in order: (choices, columns)."""
     width = max(len(u.context) for u in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -92,22 +111,22 @@ def _score_batch(model, batch: list[_Unit], pad_id: int, device, readout: Readou
     for row, unit in enumerate(batch):
         ids[row, width - len(unit.context):] = torch.tensor(unit.context)
         mask[row, width - len(unit.context):] = 1
+    device = handle.device
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
-                output_hidden_states=hidden)
+    out, blocks = _forward(handle, hidden, input_ids=ids, attention_mask=mask, position_ids=positions,
+                           use_cache=True, logits_to_keep=1)
 
     choices = [(row, cont) for row, unit in enumerate(batch) for _, _, cont in unit.choices]
     rows = torch.tensor([row for row, _ in choices], device=device)
     first = torch.tensor([[cont[0]] for _, cont in choices], device=device)
-    totals = readout(out, rows, torch.full_like(first, -1), first, torch.ones_like(first)).clone()
+    totals = readout(out, blocks, rows, torch.full_like(first, -1), first, torch.ones_like(first)).clone()
     longer = [(k, row, cont) for k, (row, cont) in enumerate(choices) if len(cont) > 1]
     groups = _length_groups(longer)
     for number, group in enumerate(groups):
         last = number == len(groups) - 1  # the last group may consume the batch's own cache
         cache = out.cache if last else copy.deepcopy(out.cache)
-        totals[[k for k, _, _ in group]] += _score_continuations(model, group, cache, mask, pad_id, device,
-                                                                 readout, hidden)
+        totals[[k for k, _, _ in group]] += _score_continuations(handle, group, cache, mask, pad_id, readout, hidden)
     return totals
 
 
@@ -125,8 +144,9 @@ def _length_groups(choices: list, max_positions: int = LOGIT_ROWS) -> list[list]
     return groups
 
 
-def _score_continuations(model, group, cache, mask, pad_id, device, readout: Readout, hidden: bool) -> torch.Tensor:
+def _score_continuations(handle, group, cache, mask, pad_id, readout: Readout, hidden: bool) -> torch.Tensor:
     """Run each choice's continuation tokens but the last against its context's cache."""
+    device = handle.device
     rows = torch.tensor([row for _, row, _ in group], device=device)
     cache.reorder_cache(rows)
     steps = max(len(cont) - 1 for _, _, cont in group)
@@ -140,18 +160,17 @@ def _score_continuations(model, group, cache, mask, pad_id, device, readout: Rea
         cont_mask[r, :n] = 1
     cont_ids, targets, cont_mask = cont_ids.to(device), targets.to(device), cont_mask.to(device)
     start = mask.sum(-1)[rows].unsqueeze(1)
-    out = model(input_ids=cont_ids, attention_mask=torch.cat([mask[rows], cont_mask], dim=1),
-                position_ids=start + torch.arange(steps, device=device), cache=cache, use_cache=True,
-                output_hidden_states=hidden)
+    out, blocks = _forward(handle, hidden, input_ids=cont_ids, attention_mask=torch.cat([mask[rows], cont_mask], dim=1),
+                           position_ids=start + torch.arange(steps, device=device), cache=cache, use_cache=True)
     own = torch.arange(len(group), device=device)
-    return readout(out, own, torch.arange(steps, device=device).expand(len(group), steps), targets, cont_mask)
+    return readout(out, blocks, own, torch.arange(steps, device=device).expand(len(group), steps), targets, cont_mask)
 
 
 def choice_scores(handle: ModelHandle, items: Sequence[MCItem], readout: Readout = final_layer, hidden: bool = False,
                   budget: int = 2048, progress: Callable[[int], None] | None = None) -> list[torch.Tensor]:
     """Per item, a (choices, columns) tensor of what `readout` sums over each continuation.
 
-    `hidden` asks the model for every layer's hidden states; `budget` caps the padded tokens per
+    `hidden` hands the readout every block's output hidden state; `budget` caps the padded tokens per
     forward pass; `progress(n)` is told when n items finish.
     """
     tokenizer = handle.tokenizer
@@ -160,7 +179,7 @@ def choice_scores(handle: ModelHandle, items: Sequence[MCItem], readout: Readout
     results: list[list[torch.Tensor | None]] = [[None] * item.num_choices for item in items]
     remaining = [item.num_choices for item in items]
     for batch in _batches(units, budget):
-        scores = _score_batch(handle.model, batch, pad_id, handle.device, readout, hidden).cpu()
+        scores = _score_batch(handle, batch, pad_id, readout, hidden).cpu()
         finished = 0
         for (pos, choice, _), score in zip((c for u in batch for c in u.choices), scores):
             results[pos][choice] = score

@@ -1,8 +1,9 @@
 """The logit lens over every decoder layer, as a readout for the shared-context engine.
 
-z_l = W_U * norm_f(h_l) at the positions that predict continuation tokens. HF's last hidden state
-is already after the final norm, so the last layer is read from the model's own logits, which is
-exactly what evaluation scores: lens accuracy at the last layer equals `drtframe eval`'s acc.
+z_l = W_U * norm_f(h_l) at the positions that predict continuation tokens, h_l being block l's
+output. The last layer is read from the model's own logits (final norm, head and any soft-capping
+applied by the model itself), which is exactly what evaluation scores: lens accuracy at the last
+layer equals `drtframe eval`'s acc.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ def lens_readout(handle: ModelHandle):
         logits = head(norm(hidden))
         return torch.tanh(logits / softcap) * softcap if softcap else logits
 
-    def readout(out, rows, positions, targets, mask) -> torch.Tensor:
+    def readout(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
         index = (rows.unsqueeze(1), positions)
-        # hidden_states[0] is the embedding output, [l + 1] the output of block l, [-1] already normed
-        columns = [gather_logprobs(project(h[index]), targets, mask) for h in out.hidden_states[1:-1]]
-        columns.append(final_layer(out, rows, positions, targets, mask)[:, 0])
+        # blocks before the last are read through norm_f and W_U; the last is the model's own output
+        columns = [gather_logprobs(project(h[index]), targets, mask) for h in blocks[:-1]]
+        columns.append(final_layer(out, blocks, rows, positions, targets, mask)[:, 0])
         return torch.stack(columns, dim=1)
 
     return readout

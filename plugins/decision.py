@@ -24,14 +24,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from drtframe import DrtframeError, MCItem, ModelHandle, Options, PrunePlan, Schedule, Scorer, ScoringContext, hookimpl
-from drtframe import scores_in_original_numbering
-from drtframe.calibration_items import ItemWindow
-from drtframe.evaluation.loglikelihood import model_max_length
-from drtframe.evaluation.tokenize import encode_pair, truncate
-from drtframe.hidden_states import block_inputs, resumed_after
-from drtframe.probing.lens import layer_scores
-from drtframe.probing.profile import DecisionProfile, decision_profile
+from drtframe import (DecisionProfile, DrtframeError, ItemWindow, MCItem, ModelHandle, Options, PrunePlan, Schedule,
+                      Scorer, ScoringContext, block_inputs, decision_profile, encode_pair, hookimpl, layer_scores,
+                      model_max_length, resumed_after, scores_in_original_numbering, truncate)
 
 
 class DecisionOptions(Options):

@@ -143,3 +143,15 @@ def test_lens_follows_blocks_removed_in_place(registry):
             scores = layer_scores(pruned, items())
             assert all(s.shape[1] == LAYERS - len(removed) for s in scores)
             assert [s[:, -1].tolist() for s in scores] == loglikelihoods(pruned, items())
+
+
+def test_lens_chunking_changes_nothing(registry):
+    from drtframe.evaluation.loglikelihood import choice_scores
+    from drtframe.probing.lens import lens_readout
+    from tiny_models import VOCAB
+
+    handle = handle_for("llama", registry)
+    whole = layer_scores(handle, items())
+    chunked = choice_scores(handle, items(), lens_readout(handle, max_logits=VOCAB), hidden=True)
+    for a, b in zip(whole, chunked):
+        assert torch.allclose(a, b, atol=1e-5)

@@ -74,15 +74,33 @@ def _batches(units: list[_Unit], budget: int, slack: float = 0.9) -> list[list[_
 Readout = Callable[[Any, list | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Summed log-softmax probability of `targets` over the last axis, padding masked out: (N,)."""
-    logprobs = F.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    return (logprobs * mask).sum(-1)
+def summed_logprobs(states: torch.Tensor, project: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor,
+                    positions: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per choice, the summed log-probability of its targets: (N,).
+
+    `states` is (batch, positions, features) and `project` maps features to vocabulary logits. Each
+    distinct unpadded (row, position) is projected and normalised once, however many choices read it
+    (all choices of an item read the last context position).
+    """
+    unique, inverse, real = distinct_positions(states.shape[1], rows, positions, mask)
+    logprobs = F.log_softmax(project(states.reshape(-1, states.shape[-1])[unique]).float(), dim=-1)
+    values = torch.zeros(mask.shape, dtype=logprobs.dtype, device=logprobs.device)
+    values[real] = logprobs[inverse, targets[real]]
+    return values.sum(-1)
+
+
+def distinct_positions(width: int, rows: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor):
+    """Flat indices (into batch x width) of the distinct unpadded positions read, the index of each
+    read among them, and the mask of real reads."""
+    keys = rows.unsqueeze(1) * width + positions % width  # position -1 is the last one
+    real = mask.bool()
+    unique, inverse = torch.unique(keys[real], return_inverse=True)
+    return unique, inverse, real
 
 
 def final_layer(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
     """The model's own output distribution, as lm-eval scores it: (N, 1)."""
-    return gather_logprobs(out.logits[rows.unsqueeze(1), positions], targets, mask).unsqueeze(1)
+    return summed_logprobs(out.logits, lambda logits: logits, rows, positions, targets, mask).unsqueeze(1)
 
 
 def _forward(handle: ModelHandle, hidden: bool, **inputs) -> tuple[Any, list | None]:

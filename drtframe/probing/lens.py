@@ -11,14 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from ..evaluation.items import MCItem
-from ..evaluation.loglikelihood import choice_scores, final_layer, gather_logprobs
+from ..evaluation.loglikelihood import choice_scores, distinct_positions, final_layer
 from ..models.handle import ModelHandle
 
+LENS_LOGITS = 100_000_000  # most vocabulary logits (rows x vocab) held at once: 400 MB in float32
 
-def lens_readout(handle: ModelHandle):
-    """A readout returning one column per decoder layer (block outputs, in order)."""
+
+def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS):
+    """A readout returning one column per decoder layer (block outputs, in order).
+
+    The positions read are gathered from every block before the last and projected together, in
+    chunks of whole layers holding at most `max_logits` logits: on CPU the projection is bound by
+    streaming W_U from memory, so one large product beats one small product per layer.
+    """
     model = handle.model
     norm, head = handle.final_norm, model.get_output_embeddings()
     softcap = getattr(model.config, "final_logit_softcapping", None)
@@ -28,11 +36,20 @@ def lens_readout(handle: ModelHandle):
         return torch.tanh(logits / softcap) * softcap if softcap else logits
 
     def readout(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
-        index = (rows.unsqueeze(1), positions)
-        # blocks before the last are read through norm_f and W_U; the last is the model's own output
-        columns = [gather_logprobs(project(h[index]), targets, mask) for h in blocks[:-1]]
-        columns.append(final_layer(out, blocks, rows, positions, targets, mask)[:, 0])
-        return torch.stack(columns, dim=1)
+        unique, inverse, real = distinct_positions(blocks[0].shape[1], rows, positions, mask)
+        picked = torch.stack([h.reshape(-1, h.shape[-1])[unique] for h in blocks[:-1]])  # (layers, U, H)
+        per_chunk = max(1, max_logits // max(len(unique) * head.out_features, 1))
+        wanted = targets[real]
+        columns = []
+        for chunk in picked.split(per_chunk):
+            logprobs = F.log_softmax(project(chunk.reshape(-1, chunk.shape[-1])).float(), dim=-1)
+            logprobs = logprobs.view(len(chunk), len(unique), -1)[:, inverse, wanted]  # (layers, reads)
+            values = torch.zeros((len(chunk), *mask.shape), dtype=logprobs.dtype, device=logprobs.device)
+            values[:, real] = logprobs
+            columns.append(values.sum(-1))
+        # the last block is read from the model's own output, exactly as evaluation scores it
+        columns.append(final_layer(out, blocks, rows, positions, targets, mask).T)
+        return torch.cat(columns).T
 
     return readout
 

@@ -12,10 +12,8 @@ order, and prints the ratio (about (L + L(L-1)/2 + 1) / (L(L-1)) per round: 0.53
 from __future__ import annotations
 
 import argparse
-import time
 
-from drtframe.hidden_states import count_block_forwards
-from drtframe.methods import resolve_method
+from cache_comparison import compare_cached, print_comparison
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.plugins import load_registry
 from drtframe.scoring import ScoringContext
@@ -38,23 +36,13 @@ def main() -> None:
     ctx = ScoringContext(handle, None, args.batch_size)
     options = {"benchmark": args.benchmark, "split": args.split, "data_dir": args.data_dir,
                "eval_items": str(args.eval_items), "calib_items": str(args.calib_items)}
-    runs = {}
-    for cache in (True, False):
-        method = resolve_method(registry, "decision@iterative", {**options, "cache": str(cache)})
-        method.scorer.items()  # load before counting and timing
-        start = time.perf_counter()
-        with count_block_forwards(handle) as counter:
-            plan = method.schedule.plan(method.scorer, ctx, args.remove)
-        runs[cache] = (counter.count, time.perf_counter() - start, plan.order)
+    runs, method = compare_cached(registry, handle, ctx, "decision@iterative", options, args.remove,
+                          prepare=lambda method: method.scorer.items())
 
     record = method.scorer.item_record()
     print(f"{args.model}: decision@iterative, k={args.remove}, {record['benchmark']} {record['split']} items "
           f"{record['first_item']}-{record['last_item']}, batch {args.batch_size} sequences")
-    for cache, label in ((False, "naive re-evaluation"), (True, "cached block inputs")):
-        count, seconds, order = runs[cache]
-        print(f"  {label:20s} {count:7d} block forwards  {seconds:8.1f} s  order {list(order)}")
-    print(f"  ratio {runs[True][0] / runs[False][0]:.3f}x block forwards, {runs[True][1] / runs[False][1]:.3f}x time; "
-          f"same order: {runs[True][2] == runs[False][2]}")
+    print_comparison(runs)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,9 @@ that they choose the same removal order, and prints the ratio. Target: at most 0
 from __future__ import annotations
 
 import argparse
-import time
 
 from drtframe.calibration import CalibrationSpec, calibration_tokens
-from drtframe.hidden_states import count_block_forwards
-from drtframe.methods import resolve_method
+from cache_comparison import compare_cached, print_comparison
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.plugins import load_registry
 from drtframe.scoring import ScoringContext
@@ -36,21 +34,11 @@ def main() -> None:
     tokens = calibration_tokens(CalibrationSpec(args.calibration, args.n_samples, args.seq_len), handle.tokenizer)
     ctx = ScoringContext(handle, tokens, args.batch_size)
 
-    runs = {}
-    for cache in (True, False):
-        method = resolve_method(registry, "perplexity@iterative", {"cache": str(cache)})
-        start = time.perf_counter()
-        with count_block_forwards(handle) as counter:
-            plan = method.schedule.plan(method.scorer, ctx, args.remove)
-        runs[cache] = (counter.count, time.perf_counter() - start, plan.order)
+    runs, _ = compare_cached(registry, handle, ctx, "perplexity@iterative", {}, args.remove)
 
     print(f"{args.model}: perplexity@iterative, k={args.remove}, {args.n_samples} x {args.seq_len} tokens, "
           f"batch {args.batch_size}")
-    for cache, label in ((False, "naive re-evaluation"), (True, "cached block inputs")):
-        count, seconds, order = runs[cache]
-        print(f"  {label:20s} {count:7d} block forwards  {seconds:8.1f} s  order {list(order)}")
-    print(f"  ratio {runs[True][0] / runs[False][0]:.3f}x block forwards, {runs[True][1] / runs[False][1]:.3f}x time; "
-          f"same order: {runs[True][2] == runs[False][2]}")
+    print_comparison(runs)
 
 
 if __name__ == "__main__":

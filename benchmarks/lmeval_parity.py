@@ -125,11 +125,11 @@ def main() -> None:
         assert [s["doc_id"] for s in samples] == [i.index for i in items], f"{task}: different items"
         ref = [[float(r[0]) for r in s["filtered_resps"]] for s in samples]
         same = sum(int(max(range(len(r)), key=r.__getitem__) == i.pred) for r, i in zip(ref, items))
-        same_norm = sum(int(s.get("acc_norm", s["acc"]) == (i.pred_norm == i.gold if "acc_norm" in s else i.pred == i.gold))
-                        for s, i in zip(samples, items))
+        normed = [(s["acc_norm"], float(i.pred_norm == i.gold)) for s, i in zip(samples, items) if "acc_norm" in s]
+        same_norm = f"{sum(a == b for a, b in normed)}" if normed else "-"
         worst = max(abs(a - b) for r, i in zip(ref, items) for a, b in zip(r, i.loglikelihoods))
         their_acc = sum(s["acc"] for s in samples) / len(samples)
-        print(f"{task:14} {len(items):5d} {same:9d} {same_norm:9d} {worst:10.2e} {their_acc:11.4f} "
+        print(f"{task:14} {len(items):5d} {same:9d} {same_norm:>9} {worst:10.2e} {their_acc:11.4f} "
               f"{ours[task].score.acc:12.4f} {their_seconds[task]:9.1f} {our_seconds[task]:10.1f} "
               f"{their_seconds[task] / our_seconds[task]:7.2f}x")
         slice_out[task] = {"split": split, "loglikelihoods": ref[:args.slice_items]}

@@ -3,35 +3,54 @@
 The public API that plugins build on is exported here; everything else is internal.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
-from .architecture import Architecture
-from .calibration_items import ItemWindow
-from .errors import DrtframeError
-from .evaluation.benchmark import Benchmark
-from .evaluation.items import MCItem
-from .evaluation.loglikelihood import choice_scores, model_max_length
-from .evaluation.templates import TemplateBenchmark
-from .evaluation.tokenize import encode_pair, truncate
-from .hidden_states import block_inputs, resumed_after, run_blocks, watch_blocks
-from .hookspecs import hookimpl
-from .models.handle import ModelHandle
-from .options import Options
-from .probing.lens import layer_scores
-from .probing.probe import Probe, ProbeContext
-from .probing.profile import DecisionProfile, decision_profile
-from .schedule import PrunePlan, Schedule, scores_in_original_numbering
-from .scoring import Scorer, ScoringContext
-from .skip_scoring import SkipScorer
+# name -> module that defines it; imported on first use, so `drtframe --help` and the CLI's
+# light commands do not pay for torch and transformers (PEP 562 module __getattr__).
+_EXPORTS = {
+    "Architecture": ".architecture",
+    "Benchmark": ".evaluation.benchmark",
+    "DecisionProfile": ".probing.profile",
+    "DrtframeError": ".errors",
+    "ItemWindow": ".calibration_items",
+    "MCItem": ".evaluation.items",
+    "ModelHandle": ".models.handle",
+    "Options": ".options",
+    "Probe": ".probing.probe",
+    "ProbeContext": ".probing.probe",
+    "PrunePlan": ".schedule",
+    "Schedule": ".schedule",
+    "Scorer": ".scoring",
+    "ScoringContext": ".scoring",
+    "SkipScorer": ".skip_scoring",
+    "TemplateBenchmark": ".evaluation.templates",
+    "block_inputs": ".hidden_states",
+    "choice_scores": ".evaluation.loglikelihood",
+    "decision_profile": ".probing.profile",
+    "encode_pair": ".evaluation.tokenize",
+    "hookimpl": ".hookspecs",
+    "layer_scores": ".probing.lens",
+    "model_max_length": ".evaluation.loglikelihood",
+    "resumed_after": ".hidden_states",
+    "run_blocks": ".hidden_states",
+    "scores_in_original_numbering": ".schedule",
+    "truncate": ".evaluation.tokenize",
+    "watch_blocks": ".hidden_states",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'drtframe' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value
+
 
 try:
     __version__ = version("drtframe")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-__all__ = [
-    "Architecture", "Benchmark", "DecisionProfile", "DrtframeError", "ItemWindow", "MCItem", "ModelHandle", "Options",
-    "Probe", "ProbeContext", "PrunePlan", "Schedule", "Scorer", "ScoringContext", "SkipScorer", "TemplateBenchmark",
-    "__version__", "block_inputs", "choice_scores", "decision_profile", "encode_pair", "hookimpl", "layer_scores",
-    "model_max_length", "resumed_after", "run_blocks", "scores_in_original_numbering", "truncate", "watch_blocks",
-]
+__all__ = [*sorted(_EXPORTS), "__version__"]

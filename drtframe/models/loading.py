@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..architecture import decoder_layers
+from typing import TYPE_CHECKING
+
 from ..errors import DrtframeError
-from ..methods import find_architecture
-from ..plugins import Registry
 from .aliases import ALIASES, ensure_alias
-from .handle import ModelHandle
+
+if TYPE_CHECKING:  # the CLI imports this module for its option choices; torch waits for load_model
+    from ..plugins import Registry
+    from .handle import ModelHandle
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -89,6 +91,10 @@ def drop_gguf_quantizer(model) -> None:
 def load_model(spec: ModelSpec, registry: Registry) -> ModelHandle:
     """Load the model and tokenizer, in eval mode, on the requested device and dtype."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..architecture import decoder_layers
+    from ..methods import find_architecture
+    from .handle import ModelHandle
 
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)

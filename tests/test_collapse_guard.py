@@ -22,8 +22,9 @@ def staged(pruned_transition):
     def probe_profile(handle, items):
         n = handle.num_layers
         layer = pruned_transition if handle.removed else 2
-        return DecisionProfile((0.3,) * (n - 1) + (0.9,), (0.0,) * n, ((1.0,),) * n, (0.0,) * n,
-                               Transition(layer, None if layer is None else (layer, layer), 0.3, 0.6), len(items))
+        transition = Transition(layer, None, 0.3, None) if layer is None else Transition(layer, (layer, layer), 0.3,
+                                                                                            (0.3, 0.9))
+        return DecisionProfile((0.3,) * (n - 1) + (0.9,), (0.0,) * n, ((1.0,),) * n, (0.0,) * n, transition, len(items))
     return probe_profile
 
 

@@ -1,7 +1,8 @@
 """Decision pruning on a tiny model: choices equal a direct computation, guidance stays in the Decisive Phase.
 
 The tiny benchmark's answers are the dense tiny model's own predictions, so the model decides its
-items (final accuracy 1) and, for seed 0, the lens shows a transition at layer 2 of 5.
+items (final accuracy 1) and, for seed 0, the lens shows a transition at the last of 5 layers
+(lens accuracy 0.58-0.70 before it).
 """
 
 from __future__ import annotations
@@ -85,8 +86,12 @@ def guided(task, registry):
 def test_decision_guided_only_removes_decisive_phase_blocks(tiny_llama_dir, decided_task, registry):
     handle = load_model(ModelSpec(str(tiny_llama_dir)), registry)
     method, items = guided(decided_task, registry)
-    assert profile_of(handle, items).transition.layer == 2  # Silent Phase: blocks 0 and 1
-    order = method.plan(handle, 3, None).order
+    assert profile_of(handle, items).transition.layer == 4  # Silent Phase: blocks 0-3
+    try:
+        order = method.plan(handle, 3, None).order
+    except DecisionStop as stop:
+        order = stop.order
+    assert order
     for step, layer in enumerate(order):
         with handle.temporarily_without(order[:step]) as pruned:
             decisive = [pruned.kept[p] for p in profile_of(pruned, items).decisive_phase]

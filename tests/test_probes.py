@@ -17,7 +17,7 @@ from drtframe.evaluation.tokenize import encode_pair
 from drtframe.methods import find_architecture
 from drtframe.models.handle import ModelHandle
 from drtframe.probing.lens import layer_scores
-from drtframe.probing.profile import decision_profile
+from drtframe.probing.profile import change_point, decision_profile
 from test_eval_cli import yaml_task  # noqa: F401  (fixture)
 from test_loglikelihood import items
 from tiny_models import LAYERS, tiny_model, tiny_tokenizer
@@ -102,6 +102,20 @@ def test_transition_is_found_with_an_interval():
     assert profile.transition.interval == (7, 7)
     assert profile.silent_phase == list(range(7)) and profile.decisive_phase == list(range(7, 12))
     assert profile.option_frequency[0][0] == 1.0 and profile.entropy[0] == 0.0
+
+
+def test_one_dipping_layer_does_not_move_the_transition():
+    """A late layer below the halfway mark used to push l* past it; the least-squares step does not move."""
+    acc = np.array([0.3] * 20 + [0.7, 0.7, 0.45, 0.7, 0.7])
+    assert change_point(acc) == 20
+    assert change_point(np.array([0.3] * 20 + [0.45, 0.7, 0.7, 0.7, 0.7])) in (20, 21)
+    assert change_point(np.array([0.6, 0.5, 0.4])) == 0  # never rises: decided from the first layer
+
+
+def test_transition_reports_the_phase_levels():
+    scores, gold = synthetic(decide_from=7)
+    silent, decisive = decision_profile(scores, gold).transition.levels
+    assert decisive == 1.0 and silent == pytest.approx(np.mean(np.array(gold) == 0))
 
 
 def test_no_transition_when_the_model_never_decides():

@@ -30,6 +30,9 @@ def plot_profile(profile: DecisionProfile, path: Path, title: str) -> None:
         top.axvspan(-0.5, t.layer - 0.5, color="tab:red", alpha=0.08, label="Silent Phase")
         top.axvspan(t.layer - 0.5, profile.num_layers - 0.5, color="tab:green", alpha=0.08, label="Decisive Phase")
         top.axvline(t.layer - 0.5, color="tab:green", lw=2, label=f"transition l* = {t.layer} (90%: {t.interval[0]}-{t.interval[1]})")
+        silent, decisive = t.levels
+        step = [silent] * t.layer + [decisive] * (profile.num_layers - t.layer)
+        top.step(layers, step, where="mid", color="tab:blue", ls="--", lw=1, label="fitted phase levels")
     else:
         top.text(0.02, 0.92, "no transition: the model never decides", transform=top.transAxes, color="tab:red")
     top.set_ylabel("accuracy / margin")

@@ -6,10 +6,14 @@ option position o; its entropy (bits) is low when the lens piles onto one option
 
 Transition rule. The baseline b is the accuracy of the best constant answer (always option o) on
 these items, the floor any readout that ignores the question reaches. The model decides if its
-final accuracy beats b by more than two standard errors; otherwise there is no transition. The
-transition layer l* is the first layer from which lens accuracy stays at or above the midpoint
-m = (b + final accuracy) / 2 through the last layer. Silent Phase = [0, l*), Decisive Phase =
-[l*, L). The interval is the 5th-95th percentile of l* over bootstrap resamples of the items.
+final accuracy beats b by more than two standard errors; otherwise there is no transition and none
+is invented. If it decides, l* is the least-squares single change point of the lens accuracy over
+layers: the split [0, l*) | [l*, L) whose two-level step (each phase at its mean accuracy) fits
+the accuracy curve best, among splits where the later level is the higher. One layer that dips or
+spikes moves a step fit little, where a threshold crossing would jump (a dip below a threshold two
+layers before the end used to put l* there). Silent Phase = [0, l*), Decisive Phase = [l*, L); the
+two fitted levels are reported with it. The interval is the 5th-95th percentile of l* over
+bootstrap resamples of the items.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ class Transition:
     layer: int | None
     interval: tuple[int, int] | None
     baseline: float
-    midpoint: float | None
+    levels: tuple[float | None, float] | None  # mean lens accuracy in the Silent (None if empty) and Decisive Phase
 
 
 @dataclass(frozen=True)
@@ -62,18 +66,30 @@ def probabilities(scores: list[torch.Tensor]) -> list[np.ndarray]:
     return [torch.softmax(s.double().T, dim=-1).numpy() for s in scores]
 
 
-def _transition_layer(correct: np.ndarray, gold: np.ndarray, num_options: int) -> tuple[int | None, float, float]:
-    """l*, baseline and midpoint for a (items, layers) correctness matrix; see the module docstring."""
+def change_point(acc: np.ndarray) -> int:
+    """The split t (1 <= t < L) whose two-level step fits `acc` with least squares, the later level higher.
+
+    0 when no split has a higher later level (the curve never rises: decided from the first layer).
+    """
+    n = len(acc)
+    t = np.arange(1, n)
+    head, total = np.cumsum(acc)[:-1], acc.sum()
+    before, after = head / t, (total - head) / (n - t)
+    # Squared error of the step = sum of squares - t * before^2 - (n - t) * after^2; the first term is fixed.
+    fit = t * before ** 2 + (n - t) * after ** 2
+    rising = after > before
+    return int(t[rising][np.argmax(fit[rising])]) if rising.any() else 0
+
+
+def _transition_layer(correct: np.ndarray, gold: np.ndarray, num_options: int) -> tuple[int | None, float]:
+    """l* (None: no transition) and the baseline for an (items, layers) correctness matrix; see the module docstring."""
     acc = correct.mean(axis=0)
     baseline = max(float(np.mean(gold == o)) for o in range(num_options))
     final = float(acc[-1])
-    n = len(gold)
-    stderr = math.sqrt(max(final * (1 - final), 1e-12) / max(n - 1, 1))
+    stderr = math.sqrt(max(final * (1 - final), 1e-12) / max(len(gold) - 1, 1))
     if final - baseline <= 2 * stderr:
-        return None, baseline, final
-    midpoint = (baseline + final) / 2
-    below = np.nonzero(acc < midpoint)[0]
-    return (int(below[-1]) + 1 if len(below) else 0), baseline, midpoint
+        return None, baseline
+    return change_point(acc), baseline
 
 
 def decision_profile(scores: list[torch.Tensor], gold: list[int], seed: int = 0) -> DecisionProfile:
@@ -89,17 +105,21 @@ def decision_profile(scores: list[torch.Tensor], gold: list[int], seed: int = 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = -np.nansum(np.where(freq > 0, freq * np.log2(freq), 0.0), axis=1)
 
-    layer, baseline, midpoint = _transition_layer(correct, gold_arr, num_options)
+    acc = correct.mean(axis=0)
+    layer, baseline = _transition_layer(correct, gold_arr, num_options)
     interval = None
     if layer is not None:
         rng = np.random.default_rng(seed)
         draws = []
         for _ in range(BOOTSTRAP):
             pick = rng.integers(0, len(gold), len(gold))
-            t, _, _ = _transition_layer(correct[pick], gold_arr[pick], num_options)
+            t, _ = _transition_layer(correct[pick], gold_arr[pick], num_options)
             draws.append(num_layers if t is None else t)
         low, high = np.percentile(draws, [5, 95])
         interval = (int(math.floor(low)), int(math.ceil(high)))
-    return DecisionProfile(tuple(correct.mean(axis=0).tolist()), tuple(margins.mean(axis=0).tolist()),
+    levels = None
+    if layer is not None:
+        levels = (float(acc[:layer].mean()) if layer else None, float(acc[layer:].mean()))
+    return DecisionProfile(tuple(acc.tolist()), tuple(margins.mean(axis=0).tolist()),
                            tuple(tuple(row) for row in freq.tolist()), tuple(entropy.tolist()),
-                           Transition(layer, interval, baseline, midpoint if layer is not None else None), len(gold))
+                           Transition(layer, interval, baseline, levels), len(gold))

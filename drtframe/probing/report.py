@@ -31,6 +31,8 @@ def profile_entry(profile: DecisionProfile, kept: Sequence[int]) -> dict:
         "transition_interval": list(t.interval) if t.interval else None,
         "transition_original_layer": kept[t.layer] if t.layer is not None and t.layer < len(kept) else None,
         "baseline_acc": t.baseline,
+        "silent_phase_acc": t.levels[0] if t.levels else None,
+        "decisive_phase_acc": t.levels[1] if t.levels else None,
         "silent_phase": [kept[i] for i in profile.silent_phase],
         "decisive_phase": [kept[i] for i in profile.decisive_phase],
     }

@@ -3,7 +3,9 @@
 The rule: the text is tokenised once, without special tokens, and cut into consecutive,
 non-overlapping chunks of `seq_len` tokens from its start; the first `n_samples` chunks are the
 calibration set (a clear error when the text is too short). Sources are `wikitext2` (the test split
-of the hub's `wikitext-2-raw-v1`, its non-blank rows joined) or the path of any text file.
+of the hub's `wikitext-2-raw-v1`, its non-blank rows joined), `wikitext2-sample` (the first 128 KiB
+of that same text, shipped in drtframe/samples, CC BY-SA 3.0: the same chunks as `wikitext2` as
+long as they fit, which the default 64 x 256 tokens do, and no hub needed) or the path of any text file.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     import torch
 
 WIKITEXT2 = "wikitext2"
+WIKITEXT2_SAMPLE = "wikitext2-sample"
+SAMPLE_TEXT = Path(__file__).parent / "samples" / "wikitext-2-raw-test-head.txt"
 HUB_DATASET = ("Salesforce/wikitext", "wikitext-2-raw-v1")
 
 
@@ -33,8 +37,9 @@ class CalibrationSpec:
         """Refuse what is wrong before a model is loaded: bad sizes, a missing file."""
         if self.n_samples < 1 or self.seq_len < 2:
             raise DrtframeError("--n-samples must be at least 1 and --seq-len at least 2")
-        if self.source != WIKITEXT2 and not Path(self.source).expanduser().is_file():
-            raise DrtframeError(f"calibration text not found: {self.source} (give '{WIKITEXT2}' or a text file)")
+        if self.source not in (WIKITEXT2, WIKITEXT2_SAMPLE) and not Path(self.source).expanduser().is_file():
+            raise DrtframeError(f"calibration text not found: {self.source} (give '{WIKITEXT2}', "
+                                f"'{WIKITEXT2_SAMPLE}' or a text file)")
 
     def as_dict(self) -> dict:
         return {"source": self.source, "n_samples": self.n_samples, "seq_len": self.seq_len}
@@ -43,7 +48,7 @@ class CalibrationSpec:
 def load_text(source: str) -> str:
     """The whole calibration text of `source`."""
     if source != WIKITEXT2:
-        return Path(source).expanduser().read_text(encoding="utf-8")
+        return (SAMPLE_TEXT if source == WIKITEXT2_SAMPLE else Path(source).expanduser()).read_text(encoding="utf-8")
     import datasets
 
     try:

@@ -4,6 +4,11 @@ The rule: of one split of a benchmark, items 0..N-1 are the evaluation window (w
 `drtframe eval --limit N` scores) and items N..N+M-1 guide the pruning (decision scorers) or check
 it (the prune collapse guard). Every output those items shaped records `record()`: benchmark,
 split, format and the index range.
+
+Without a benchmark the default is `ItemWindow.sample()`: 100 ARC-Easy validation rows (470-569)
+shipped in the package (drtframe/samples, CC BY-SA 4.0), so the guard and decision pruning work
+without the hub. `offset` says where the file's first row sits in the real split, so records and
+messages give the real row numbers.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ from pathlib import Path
 
 from .errors import DrtframeError
 from .evaluation.items import MCItem
+
+SAMPLE_DIR = Path(__file__).parent / "samples"
+SAMPLE_OFFSET = 470
+SAMPLE_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,16 @@ class ItemWindow:
     eval_items: int = 200
     calib_items: int = 50
     format: str | None = None
+    offset: int = 0
+    source: str | None = None
+
+    @classmethod
+    def sample(cls, items: int = SAMPLE_SIZE) -> ItemWindow:
+        """The first `items` of the packaged ARC-Easy sample (see drtframe/samples/README.md)."""
+        if not 2 <= items <= SAMPLE_SIZE:
+            raise DrtframeError(f"the packaged sample has {SAMPLE_SIZE} items; ask for 2 to {SAMPLE_SIZE}, or name a "
+                                f"benchmark")
+        return cls("arc_easy", "validation", SAMPLE_DIR, 0, items, offset=SAMPLE_OFFSET, source="drtframe sample")
 
     def check(self) -> None:
         """Refuse bad sizes before a model is loaded."""
@@ -44,9 +63,12 @@ class ItemWindow:
             raise DrtframeError(f"{bench.name} ({bench.split}) has {self.eval_items + len(items)} items, but calibration "
                                 f"items {self.eval_items}..{end - 1} need {end}; lower the evaluation window or the "
                                 f"calibration items")
+        first = self.offset + self.eval_items
         record = {"benchmark": bench.name, "split": bench.split, "format": fmt,
-                  "first_item": self.eval_items, "last_item": end - 1, "n": self.calib_items,
-                  "evaluation_window": [0, self.eval_items - 1] if self.eval_items else None}
+                  "first_item": first, "last_item": first + self.calib_items - 1, "n": self.calib_items,
+                  "evaluation_window": [0, first - 1] if first else None}
+        if self.source:
+            record["source"] = self.source
         return items, record
 
 

@@ -1,10 +1,11 @@
 """`drtframe prune` as a library call: choose layers, remove them, check the decision, measure, save atomically.
 
-The collapse guard (opt-in with a guard benchmark, since its items must be readable offline): the
-dense and the pruned model are probed through the logit lens on calibration items taken after the
-evaluation window (`ItemWindow`); if the dense model has a Silent/Decisive transition and the pruned
-one has none, nothing is written and `DecisionCollapse` (exit 3) names the removed blocks that were
-in the dense Silent Phase, unless `force`.
+The collapse guard (on by default, on the package's ARC-Easy sample unless another `ItemWindow`
+is given): the dense and the pruned model are probed through the logit lens on those items; if the
+dense model has a Silent/Decisive transition and the pruned one has none, nothing is written and
+`DecisionCollapse` (exit 3) names the removed blocks that were in the dense Silent Phase, unless
+`force`. A dense model without a transition on the items leaves nothing to protect: it passes, and
+the record says so.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class PruneRequest:
     """Everything one prune run needs. Exactly one of (`method` with `remove`) or `layers`.
 
     `calibration` and `batch_size` matter only for scorers that read calibration data. `guard`
-    turns the collapse guard on; `force` writes a collapsed model anyway.
+    holds the collapse guard's items (None turns it off); `force` writes a collapsed model anyway.
     """
 
     model: ModelSpec
@@ -44,7 +45,7 @@ class PruneRequest:
     measure_speed: bool = True
     calibration: CalibrationSpec = CalibrationSpec()
     batch_size: int = 8
-    guard: ItemWindow | None = None
+    guard: ItemWindow | None = field(default_factory=ItemWindow.sample)
     force: bool = False
 
 

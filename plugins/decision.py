@@ -9,7 +9,8 @@ removing a block, when every candidate would leave the model undecided on the ca
 (final accuracy no longer beats the best constant answer by two standard errors: the Silent-Phase
 level, the profile's own rule for 'no transition').
 
-The calibration items come after the evaluation window (`drtframe.calibration_items`). Removing
+The calibration items come after the evaluation window (`drtframe.calibration_items`); without a
+`benchmark` option they are the package's ARC-Easy sample (validation rows 470-569). Removing
 block j leaves blocks before it unchanged, so one forward per batch caches every block's input and
 the candidate j runs only the blocks after j (`resumed_after`); `cache=false` re-runs the whole
 model per candidate instead (same scores; the reference benchmarks/decision_cost.py compares with).
@@ -30,11 +31,11 @@ from drtframe import (DecisionProfile, DrtframeError, ItemWindow, MCItem, ModelH
 
 
 class DecisionOptions(Options):
-    benchmark: str = "arc_easy"
+    benchmark: str | None = None  # None: the packaged ARC-Easy sample
     split: str | None = None
     data_dir: str | None = None
     eval_items: int = 200
-    calib_items: int = 50
+    calib_items: int = 100
     format: str | None = None
     cache: bool = True
 
@@ -129,6 +130,10 @@ class Decision(Scorer):
     @property
     def window(self) -> ItemWindow:
         o = self.options
+        if o.benchmark is None:
+            if o.split or o.data_dir:
+                raise DrtframeError(f"{self.name}: split and data_dir need a benchmark option (-o benchmark=NAME)")
+            return replace(ItemWindow.sample(o.calib_items), format=o.format)
         return ItemWindow(o.benchmark, o.split, Path(o.data_dir) if o.data_dir else None, o.eval_items,
                           o.calib_items, o.format)
 

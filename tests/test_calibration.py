@@ -74,3 +74,11 @@ def test_an_unreachable_hub_points_to_a_local_file(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DrtframeError, match="could not load Salesforce/wikitext/wikitext-2-raw-v1 .*--calibration FILE"):
         load_text("wikitext2")
+
+
+def test_the_packaged_wikitext_sample_is_the_start_of_wikitext2():
+    spec = CalibrationSpec("wikitext2-sample")
+    spec.check()
+    text = load_text("wikitext2-sample")
+    assert text.startswith(" = Robert Boulter = \n") and 120_000 < len(text.encode()) <= 128 * 1024
+    assert "\n\n" not in text  # blank rows dropped, as the hub rows are joined

@@ -29,7 +29,7 @@ def staged(pruned_transition):
 
 
 def prune(model, task, out, *args):
-    return CliRunner().invoke(cli, ["prune", "-m", str(model), "-O", str(out), "--no-speed", "--guard", str(task),
+    return CliRunner().invoke(cli, ["prune", "-m", str(model), "-O", str(out), "--no-speed", "--guard-benchmark", str(task),
                                     "--guard-eval-items", "2", "--guard-items", "10", *map(str, args)])
 
 
@@ -80,3 +80,32 @@ def test_real_probe_on_a_model_without_a_decision_passes(tiny_llama_dir, yaml_ta
 def test_too_few_guard_items_is_refused_before_loading(tiny_llama_dir, yaml_task, tmp_path):
     result = prune(tiny_llama_dir, yaml_task, tmp_path / "out", "--layers", "1", "--guard-eval-items", "5")
     assert result.exit_code == 2 and "need 15" in result.output
+
+
+def test_guard_is_on_by_default_with_the_packaged_sample(tiny_llama_dir, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["prune", "-m", str(tiny_llama_dir), "-O", str(out), "--no-speed", "--layers", "1",
+                                      "--guard-items", "20"])
+    assert result.exit_code == 0, result.output
+    assert "not checked: the dense model shows none on arc_easy validation items 470-489" in " ".join(result.output.split())
+    guard = json.loads((out / "drtframe.json").read_text())["decision_guard"]
+    assert guard["items"] == {"benchmark": "arc_easy", "split": "validation", "format": "cloze", "first_item": 470,
+                              "last_item": 489, "n": 20, "evaluation_window": [0, 469], "source": "drtframe sample"}
+
+
+def test_no_guard_turns_it_off(tiny_llama_dir, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["prune", "-m", str(tiny_llama_dir), "-O", str(out), "--no-speed", "--layers", "1",
+                                      "--no-guard"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "drtframe.json").read_text())["decision_guard"] is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--guard-split", "test"], "--guard-split and --guard-data-dir need --guard-benchmark"),
+    (["--guard-items", "101"], "the packaged sample has 100 items"),
+])
+def test_bad_guard_options_are_refused(args, message, tiny_llama_dir, tmp_path):
+    result = CliRunner().invoke(cli, ["prune", "-m", str(tiny_llama_dir), "-O", str(tmp_path / "o"), "--layers", "1",
+                                      *args])
+    assert result.exit_code == 2 and message in result.output, result.output

@@ -76,3 +76,17 @@ def test_a_gguf_file_prunes_like_its_alias(smollm2_dir, tokens, tmp_path):
     a = AutoModelForCausalLM.from_pretrained(tmp_path / "from_gguf")
     b = AutoModelForCausalLM.from_pretrained(tmp_path / "from_alias")
     assert torch.equal(logits(a, tokens), logits(b, tokens))
+
+
+def test_the_wikitext_sample_gives_the_default_chunks_of_the_whole_text(smollm2_dir):
+    """The packaged head of WikiText-2 cuts the same default 64 x 256 chunks as the whole test split."""
+    from conftest import SHARED_DATA
+    from drtframe.calibration import CalibrationSpec, calibration_tokens, chunk_tokens
+
+    whole = SHARED_DATA / "text" / "wikitext-2-raw" / "wiki.test.raw"
+    if not whole.is_file():
+        pytest.skip("the shared WikiText-2 file is not here")
+    tok = AutoTokenizer.from_pretrained(smollm2_dir)
+    spec = CalibrationSpec("wikitext2-sample")
+    sample = calibration_tokens(spec, tok)
+    assert torch.equal(sample, chunk_tokens(tok, whole.read_text(encoding="utf-8"), spec.n_samples, spec.seq_len))

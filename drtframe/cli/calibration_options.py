@@ -12,9 +12,10 @@ from ..calibration import WIKITEXT2, CalibrationSpec
 def calibration_options(func):
     """Add --calibration, --n-samples, --seq-len and --batch-size; pass a CalibrationSpec as `calibration`."""
 
-    @click.option("--calibration", "source", default=WIKITEXT2, show_default=True, metavar="wikitext2|FILE",
-                  help="Calibration text for scorers that read data: the hub's WikiText-2 test split, or a "
-                       "text file. It is tokenised once and cut into consecutive chunks from its start.")
+    @click.option("--calibration", "source", default=WIKITEXT2, show_default=True, metavar="wikitext2|wikitext2-sample|FILE",
+                  help="Calibration text for scorers that read data: the hub's WikiText-2 test split, its first "
+                       "128 KiB shipped with drtframe (same chunks while they fit; no hub needed), or a text file. "
+                       "It is tokenised once and cut into consecutive chunks from its start.")
     @click.option("--n-samples", type=int, default=CalibrationSpec.n_samples, show_default=True,
                   help="How many chunks (the first ones) to use.")
     @click.option("--seq-len", type=int, default=CalibrationSpec.seq_len, show_default=True,

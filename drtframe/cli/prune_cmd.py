@@ -22,16 +22,20 @@ from .options import method_option_flag, model_options, parse_layer_list
 @click.option("--output", "-O", type=click.Path(path_type=Path), required=True, help="Directory to write.")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 @click.option("--no-speed", is_flag=True, help="Skip the timed generation before and after.")
-@click.option("--guard", "guard_benchmark", metavar="BENCHMARK",
-              help="Collapse guard: probe the dense and pruned model on items of this benchmark (name or YAML) and "
-                   "refuse (exit 3, nothing written) when the pruned model loses the decision transition.")
-@click.option("--guard-split", help="Split the guard items come from (default: the benchmark's own).")
-@click.option("--guard-data-dir", type=click.Path(path_type=Path, file_okay=False), help="Local benchmark data tree.")
+@click.option("--guard/--no-guard", default=True, show_default=True,
+              help="Collapse guard: probe the dense and pruned model through the logit lens on MC items and refuse "
+                   "(exit 3, nothing written) when the pruned model loses the decision transition.")
+@click.option("--guard-benchmark", metavar="BENCHMARK",
+              help="Guard items from this benchmark (name or YAML) instead of the packaged ARC-Easy sample "
+                   "(validation rows 470-569).")
+@click.option("--guard-split", help="Split of --guard-benchmark (default: the benchmark's own).")
+@click.option("--guard-data-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Local data tree for --guard-benchmark.")
 @click.option("--guard-eval-items", type=int, default=200, show_default=True,
-              help="Size N of the evaluation window the guard items must not overlap: they start at item N.")
-@click.option("--guard-items", type=int, default=50, show_default=True, help="How many guard items.")
+              help="Size N of the evaluation window the --guard-benchmark items must not overlap: they start at item N.")
+@click.option("--guard-items", type=int, default=100, show_default=True, help="How many guard items.")
 @click.option("--force", is_flag=True, help="Write the pruned model even when the guard finds a collapse.")
-def command(model, method, remove, layers, options, calibration, batch_size, output, overwrite, no_speed,
+def command(model, method, remove, layers, options, calibration, batch_size, output, overwrite, no_speed, guard,
             guard_benchmark, guard_split, guard_data_dir, guard_eval_items, guard_items, force) -> None:
     """Remove K blocks chosen by a method (or the blocks given) and save the pruned model."""
     from ..calibration_items import ItemWindow
@@ -39,11 +43,15 @@ def command(model, method, remove, layers, options, calibration, batch_size, out
     from ..plugins import load_registry
     from ..pruning import PruneRequest, run_prune
 
-    guard = (ItemWindow(guard_benchmark, guard_split, guard_data_dir, guard_eval_items, guard_items)
-             if guard_benchmark else None)
+    if not guard_benchmark and (guard_split or guard_data_dir):
+        raise click.UsageError("--guard-split and --guard-data-dir need --guard-benchmark")
+    window = None
+    if guard:
+        window = (ItemWindow(guard_benchmark, guard_split, guard_data_dir, guard_eval_items, guard_items)
+                  if guard_benchmark else ItemWindow.sample(guard_items))
     request = PruneRequest(model, output, method, remove, parse_layer_list(layers), parse_option_pairs(options),
                            overwrite, measure_speed=not no_speed, calibration=calibration, batch_size=batch_size,
-                           guard=guard, force=force)
+                           guard=window, force=force)
     with console.status("starting") as spinner:
         result = run_prune(request, load_registry(), status=lambda msg: spinner.update(msg))
     _report(result)
@@ -62,9 +70,13 @@ def _report(result) -> None:
         table.add_row("speed-up", f"{result.speedup:.2f}x measured, {result.ideal_speedup:.2f}x ideal (L/(L-K))")
     if result.guard is not None:
         g = result.guard
-        state = "lost, written anyway (--force)" if g["forced"] else "kept"
-        table.add_row("decision transition", f"{state}: l* {g['dense']['transition_original_layer']} -> "
-                                            f"{g['pruned']['transition_original_layer']}, guard accuracy "
-                                            f"{g['dense_acc']:.2f} -> {g['pruned_acc']:.2f}")
+        items = f"{g['items']['benchmark']} {g['items']['split']} items {g['items']['first_item']}-{g['items']['last_item']}"
+        if g["dense"]["transition_layer"] is None:
+            state = f"not checked: the dense model shows none on {items}"
+        else:
+            state = (f"{'lost, written anyway (--force)' if g['forced'] else 'kept'}: l* "
+                     f"{g['dense']['transition_original_layer']} -> {g['pruned']['transition_original_layer']}, "
+                     f"accuracy {g['dense_acc']:.2f} -> {g['pruned_acc']:.2f} on {items}")
+        table.add_row("decision transition", state)
     table.add_row("written to", str(result.output))
     out.print(table)

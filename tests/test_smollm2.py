@@ -90,3 +90,21 @@ def test_the_wikitext_sample_gives_the_default_chunks_of_the_whole_text(smollm2_
     spec = CalibrationSpec("wikitext2-sample")
     sample = calibration_tokens(spec, tok)
     assert torch.equal(sample, chunk_tokens(tok, whole.read_text(encoding="utf-8"), spec.n_samples, spec.seq_len))
+
+
+def test_decision_removal_scores_match_the_evaluator_without_the_block(smollm2_dir, registry):
+    """decision's resumed full-sequence scoring agrees with the shared-context evaluator on the real model."""
+    from drtframe.calibration_items import ItemWindow
+    from drtframe.evaluation.loglikelihood import choice_scores
+    from drtframe.models.loading import ModelSpec, load_model
+    from drtframe_plugins.decision import removal_scores
+
+    handle = load_model(ModelSpec(str(smollm2_dir)), registry)
+    items = ItemWindow.sample(6).load(registry)[0]
+    positions = [0, 14, 28, 29]
+    resumed = removal_scores(handle, items, positions, batch_size=8)
+    for p in positions:
+        with handle.temporarily_without((p,)) as pruned:
+            reference = [s[:, 0] for s in choice_scores(pruned, items)]
+        for got, want in zip(resumed[p], reference):
+            assert torch.allclose(got.double(), want.double(), atol=2e-4), (p, got, want)

@@ -27,6 +27,7 @@ _EXPORTS = {
     "TemplateBenchmark": ".evaluation.templates",
     "block_inputs": ".hidden_states",
     "choice_scores": ".evaluation.loglikelihood",
+    "choice_scores_without": ".evaluation.loglikelihood",
     "decision_profile": ".probing.profile",
     "encode_pair": ".evaluation.tokenize",
     "hookimpl": ".hookspecs",

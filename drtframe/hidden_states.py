@@ -75,22 +75,25 @@ def block_inputs(handle: ModelHandle, ids: torch.Tensor) -> list[torch.Tensor]:
 
 
 @contextmanager
-def resumed_after(handle: ModelHandle, position: int, hidden: torch.Tensor) -> Iterator[None]:
+def resumed_after(handle: ModelHandle, position: int, hidden: torch.Tensor | Iterator[torch.Tensor]) -> Iterator[None]:
     """Inside, a forward of the model skips blocks 0..`position` and feeds `hidden` to the rest.
 
     With `hidden` the cached input of block `position`, the logits are those of the model without
-    that block, while only the blocks after it run. A model keeps at least one block, so when
-    `position` is the last one it stays and its output is overwritten (one block forward wasted).
+    that block, while only the blocks after it run. An iterator of tensors feeds the next one to
+    each forward, to replay a recorded sequence of forwards (a context pass, then continuation passes
+    against its KV cache). A model keeps at least one block, so when `position` is the last one it
+    stays and its output is overwritten (one block forward wasted).
     """
     last = position == handle.num_layers - 1
+    feed = (lambda: hidden) if isinstance(hidden, torch.Tensor) else (lambda: next(hidden))
 
     def replace_input(module, args, kwargs):
         if args:
-            return (hidden, *args[1:]), kwargs
-        return args, {**kwargs, "hidden_states": hidden}
+            return (feed(), *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": feed()}
 
     def replace_output(module, args, kwargs, output):
-        return _with_hidden_out(output, hidden)
+        return _with_hidden_out(output, feed())
 
     with handle.temporarily_without(handle.kept[:position + (0 if last else 1)]) as rest:
         first = rest.layers[0]

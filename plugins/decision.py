@@ -10,10 +10,11 @@ removing a block, when every candidate would leave the model undecided on the ca
 level, the profile's own rule for 'no transition').
 
 The calibration items come after the evaluation window (`drtframe.calibration_items`); without a
-`benchmark` option they are the package's ARC-Easy sample (validation rows 470-569). Removing
-block j leaves blocks before it unchanged, so one forward per batch caches every block's input and
-the candidate j runs only the blocks after j (`resumed_after`); `cache=false` re-runs the whole
-model per candidate instead (same scores; the reference benchmarks/decision_cost.py compares with).
+`benchmark` option they are the package's ARC-Easy sample (validation rows 470-569). Candidates
+are scored by the evaluator's own engine (`choice_scores_without`): removing block j leaves blocks
+before it unchanged, so one forward per batch records every block's input and candidate j runs
+only the blocks after j; `cache=false` re-runs the whole model per candidate instead (same scores;
+the reference benchmarks/decision_cost.py compares with).
 """
 
 from __future__ import annotations
@@ -22,12 +23,9 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-
 from drtframe import (DecisionProfile, DrtframeError, ItemWindow, MCItem, ModelHandle, Options, PrunePlan, Schedule,
-                      Scorer, ScoringContext, block_inputs, decision_profile, encode_pair, hookimpl, layer_scores,
-                      model_max_length, resumed_after, scores_in_original_numbering, truncate)
+                      Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl, layer_scores,
+                      scores_in_original_numbering)
 
 
 class DecisionOptions(Options):
@@ -48,60 +46,6 @@ class Outcome:
     margin: float
     acc: float
     decides: bool  # final accuracy beats the best constant answer by two standard errors
-
-
-def _sequences(handle: ModelHandle, items: list[MCItem]) -> list[tuple[int, int, tuple[int, ...], int]]:
-    """(item, choice, context + continuation ids, continuation start) for every choice, as lm-eval encodes them."""
-    max_length = model_max_length(handle.model)
-    seqs = []
-    for pos, item in enumerate(items):
-        for choice, (context, continuation) in enumerate(zip(item.contexts, item.continuations)):
-            pair = truncate(encode_pair(handle.tokenizer, context, continuation), max_length)
-            seqs.append((pos, choice, pair.context + pair.continuation, len(pair.context)))
-    return sorted(seqs, key=lambda s: (s[3], len(s[2])))
-
-
-def _continuation_logprobs(handle: ModelHandle, ids, rows, cols, targets) -> torch.Tensor:
-    """Log-probability of each target token, predicted at (row, col); logits only where needed."""
-    keep, where = torch.unique(cols, return_inverse=True)
-    logits = handle.model(input_ids=ids, use_cache=False, logits_to_keep=keep).logits
-    return F.log_softmax(logits[rows, where].float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-
-
-@torch.inference_mode()
-def removal_scores(handle: ModelHandle, items: list[MCItem], positions: list[int], batch_size: int,
-                   cache: bool = True) -> dict[int, list[torch.Tensor]]:
-    """Per candidate position: per item, the (choices,) summed continuation log-probs without that block.
-
-    Sequences are right-padded, so no mask is needed: a causal model never looks at later tokens.
-    """
-    seqs = _sequences(handle, items)
-    pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else handle.tokenizer.eos_token_id
-    device = handle.device
-    totals = {p: torch.zeros(len(seqs), dtype=torch.float64) for p in positions}
-    for first in range(0, len(seqs), batch_size):
-        batch = seqs[first:first + batch_size]
-        ids = torch.full((len(batch), max(len(s[2]) for s in batch)), pad, dtype=torch.long)
-        for row, (_, _, seq, _) in enumerate(batch):
-            ids[row, :len(seq)] = torch.tensor(seq)
-        ids = ids.to(device)
-        predicted = [(row, col, seq[col + 1]) for row, (_, _, seq, start) in enumerate(batch)
-                     for col in range(start - 1, len(seq) - 1)]
-        rows, cols, targets = torch.tensor(predicted, device=device).T
-        owner = first + rows.cpu()
-        inputs = block_inputs(handle, ids) if cache else None
-        for p in positions:
-            without = resumed_after(handle, p, inputs[p]) if cache else handle.temporarily_without((handle.kept[p],))
-            with without:
-                logprobs = _continuation_logprobs(handle, ids, rows, cols, targets)
-            totals[p].index_add_(0, owner, logprobs.double().cpu())
-    per_item = [[0.0] * item.num_choices for item in items]
-    result = {}
-    for p in positions:
-        for (pos, choice, _, _), total in zip(seqs, totals[p].tolist()):
-            per_item[pos][choice] = total
-        result[p] = [torch.tensor(row) for row in per_item]
-    return result
 
 
 def ordered_scores(outcomes: list[Outcome]) -> list[float]:
@@ -163,7 +107,7 @@ class Decision(Scorer):
         items = self.items()
         gold = [item.gold for item in items]
         positions = list(range(ctx.handle.num_layers)) if positions is None else positions
-        scores = removal_scores(ctx.handle, items, positions, ctx.batch_size, self.options.cache)
+        scores = choice_scores_without(ctx.handle, items, positions, self.options.cache)
         result = []
         for p in positions:
             final = decision_profile([s.unsqueeze(1) for s in scores[p]], gold)

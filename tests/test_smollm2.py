@@ -92,19 +92,19 @@ def test_the_wikitext_sample_gives_the_default_chunks_of_the_whole_text(smollm2_
     assert torch.equal(sample, chunk_tokens(tok, whole.read_text(encoding="utf-8"), spec.n_samples, spec.seq_len))
 
 
-def test_decision_removal_scores_match_the_evaluator_without_the_block(smollm2_dir, registry):
-    """decision's resumed full-sequence scoring agrees with the shared-context evaluator on the real model."""
+def test_resumed_candidates_equal_the_evaluator_without_the_block(smollm2_dir, registry):
+    """Replaying recorded block inputs through the blocks after p (context pass, then continuation
+    passes against its KV cache) scores exactly what the evaluator scores on the model without p."""
     from drtframe.calibration_items import ItemWindow
-    from drtframe.evaluation.loglikelihood import choice_scores
+    from drtframe.evaluation.loglikelihood import choice_scores, choice_scores_without
     from drtframe.models.loading import ModelSpec, load_model
-    from drtframe_plugins.decision import removal_scores
 
     handle = load_model(ModelSpec(str(smollm2_dir)), registry)
     items = ItemWindow.sample(6).load(registry)[0]
     positions = [0, 14, 28, 29]
-    resumed = removal_scores(handle, items, positions, batch_size=8)
+    resumed = choice_scores_without(handle, items, positions, budget=64)  # several batches and groups
     for p in positions:
         with handle.temporarily_without((p,)) as pruned:
-            reference = [s[:, 0] for s in choice_scores(pruned, items)]
+            reference = [s[:, 0] for s in choice_scores(pruned, items, budget=64)]
         for got, want in zip(resumed[p], reference):
-            assert torch.allclose(got.double(), want.double(), atol=2e-4), (p, got, want)
+            assert torch.allclose(got, want, atol=1e-5), (p, got, want)

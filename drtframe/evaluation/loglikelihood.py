@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..hidden_states import watch_blocks
+from ..hidden_states import resumed_after, watch_blocks
 from ..models.handle import ModelHandle
 from .items import MCItem
 from .tokenize import encode_pair, truncate
@@ -184,6 +184,30 @@ def _score_continuations(handle, group, cache, mask, pad_id, readout: Readout, h
     return readout(out, blocks, own, torch.arange(steps, device=device).expand(len(group), steps), targets, cont_mask)
 
 
+def _collect(handle: ModelHandle, items: Sequence[MCItem], budget: int, progress: Callable[[int], None] | None,
+             score_batch: Callable[[list[_Unit], int], dict[Any, torch.Tensor]]) -> dict[Any, list[torch.Tensor]]:
+    """Run `score_batch(batch, pad_id)` (one (choices, columns) tensor per key) over every batch; per key,
+    per item, a (choices, columns) tensor."""
+    tokenizer = handle.tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    units = build_units(tokenizer, items, model_max_length(handle.model))
+    results: dict[Any, list[list[torch.Tensor | None]]] = {}
+    remaining = [item.num_choices for item in items]
+    for batch in _batches(units, budget):
+        order = [(pos, choice) for unit in batch for pos, choice, _ in unit.choices]
+        for key, scores in score_batch(batch, pad_id).items():
+            per_item = results.setdefault(key, [[None] * item.num_choices for item in items])
+            for (pos, choice), score in zip(order, scores.cpu()):
+                per_item[pos][choice] = score
+        finished = 0
+        for pos, _ in order:
+            remaining[pos] -= 1
+            finished += remaining[pos] == 0
+        if progress and finished:
+            progress(finished)
+    return {key: [torch.stack(per_choice) for per_choice in per_item] for key, per_item in results.items()}
+
+
 def choice_scores(handle: ModelHandle, items: Sequence[MCItem], readout: Readout = final_layer, hidden: bool = False,
                   budget: int = 2048, progress: Callable[[int], None] | None = None) -> list[torch.Tensor]:
     """Per item, a (choices, columns) tensor of what `readout` sums over each continuation.
@@ -191,21 +215,42 @@ def choice_scores(handle: ModelHandle, items: Sequence[MCItem], readout: Readout
     `hidden` hands the readout every block's output hidden state; `budget` caps the padded tokens per
     forward pass; `progress(n)` is told when n items finish.
     """
-    tokenizer = handle.tokenizer
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    units = build_units(tokenizer, items, model_max_length(handle.model))
-    results: list[list[torch.Tensor | None]] = [[None] * item.num_choices for item in items]
-    remaining = [item.num_choices for item in items]
-    for batch in _batches(units, budget):
-        scores = _score_batch(handle, batch, pad_id, readout, hidden).cpu()
-        finished = 0
-        for (pos, choice, _), score in zip((c for u in batch for c in u.choices), scores):
-            results[pos][choice] = score
-            remaining[pos] -= 1
-            finished += remaining[pos] == 0
-        if progress and finished:
-            progress(finished)
-    return [torch.stack(per_choice) for per_choice in results]
+    def score_batch(batch, pad_id):
+        return {None: _score_batch(handle, batch, pad_id, readout, hidden)}
+
+    return _collect(handle, items, budget, progress, score_batch)[None]
+
+
+def choice_scores_without(handle: ModelHandle, items: Sequence[MCItem], positions: Sequence[int],
+                          cache: bool = True, budget: int = 2048,
+                          progress: Callable[[int], None] | None = None) -> dict[int, list[torch.Tensor]]:
+    """Per block position p: per item, the (choices,) continuation log-likelihoods of the model without p.
+
+    With `cache`, each batch first runs the whole model, recording every block's input at each of
+    its forwards (the context pass, then the continuation passes against its KV cache); candidate p
+    then replays those forwards through the blocks after p only, fed block p's recorded inputs
+    (`resumed_after`): blocks before p are the same with or without p. Without `cache`, the model
+    without p runs whole (the reference the cache is checked against).
+    """
+    def score_batch(batch, pad_id):
+        recorded: list[list[torch.Tensor]] = []
+        if cache:
+            def record(position, block_input, block_output):
+                if position == 0:
+                    recorded.append([])
+                recorded[-1].append(block_input)
+
+            with watch_blocks(handle, record):
+                _score_batch(handle, batch, pad_id, final_layer, False)
+        scores = {}
+        for p in positions:
+            skipped = (resumed_after(handle, p, iter([forward[p] for forward in recorded])) if cache
+                       else handle.temporarily_without((handle.kept[p],)))
+            with skipped:
+                scores[p] = _score_batch(handle, batch, pad_id, final_layer, False)[:, 0]
+        return scores
+
+    return _collect(handle, items, budget, progress, score_batch)
 
 
 def loglikelihoods(handle: ModelHandle, items: Sequence[MCItem], budget: int = 2048,

@@ -57,12 +57,31 @@ def test_pruned_smollm2_matches_hand_deleted_and_its_reload(smollm2_dir, tokens,
                            reloaded.generate(tokens, use_cache=False, **greedy))
 
 
-def test_prune_command_on_the_alias_reports_speed(smollm2_dir, tmp_path):
+def test_prune_command_on_the_alias_reports_speed_and_keeps_the_transition(smollm2_dir, tmp_path):
+    """Middle blocks go: the default guard (packaged ARC-Easy sample) finds the decision still made."""
     out = tmp_path / "pruned"
-    result = CliRunner().invoke(cli, ["prune", "-m", "smollm2-135m", "--method", "reverse_order", "-k", "6", "-O", str(out)])
+    result = CliRunner().invoke(cli, ["prune", "-m", "smollm2-135m", "--layers", "12,13,14,15,16,17", "-O", str(out)])
     assert result.exit_code == 0, result.output
     assert "30 -> 24" in result.output and "1.25x ideal" in result.output and "tokens/s" in result.output
-    assert json.loads((out / "drtframe.json").read_text())["removed_layers"] == [24, 25, 26, 27, 28, 29]
+    assert "kept: l* 29 -> " in " ".join(result.output.split())
+    manifest = json.loads((out / "drtframe.json").read_text())
+    assert manifest["removed_layers"] == [12, 13, 14, 15, 16, 17]
+    guard = manifest["decision_guard"]
+    assert guard["dense"]["transition_layer"] == 29 and guard["pruned"]["transition_layer"] is not None
+    assert guard["dense_acc"] == 0.62 and guard["items"]["first_item"] == 470
+
+
+def test_the_guard_refuses_removing_the_last_blocks(smollm2_dir, tmp_path):
+    """reverse_order takes blocks 24-29, where SmolLM2's decision is made: exit 3, nothing written."""
+    out = tmp_path / "pruned"
+    result = CliRunner().invoke(cli, ["prune", "-m", "smollm2-135m", "--method", "reverse_order", "-k", "6",
+                                      "--no-speed", "-O", str(out)])
+    assert result.exit_code == 3, result.output
+    message = " ".join(result.output.split())
+    assert "the pruned model has no decision transition on arc_easy validation items 470-569" in message
+    assert "(dense l* = 29, accuracy 0.62 -> 0.30); removed Silent-Phase blocks 24, 25, 26, 27, 28; " \
+           "nothing written" in message
+    assert not out.exists()
 
 
 def test_a_gguf_file_prunes_like_its_alias(smollm2_dir, tokens, tmp_path):
@@ -70,7 +89,7 @@ def test_a_gguf_file_prunes_like_its_alias(smollm2_dir, tokens, tmp_path):
 
     gguf = fetch_gguf(ALIASES["smollm2-135m"], tmp_path / "dl")
     for source, name in ((gguf, "from_gguf"), ("smollm2-135m", "from_alias")):
-        result = CliRunner().invoke(cli, ["prune", "-m", str(source), "--layers", "29", "--no-speed",
+        result = CliRunner().invoke(cli, ["prune", "-m", str(source), "--layers", "29", "--no-speed", "--no-guard",
                                           "-O", str(tmp_path / name)])
         assert result.exit_code == 0, result.output
     a = AutoModelForCausalLM.from_pretrained(tmp_path / "from_gguf")

@@ -84,12 +84,14 @@ def probe_profile(handle: ModelHandle, items: list[MCItem]):
 
 
 def decision_guard(handle: ModelHandle, removed: tuple[int, ...], items: list[MCItem], record: dict,
-                   force: bool) -> dict:
+                   force: bool, status: Status = lambda message: None) -> dict:
     """Probe the model before and after removing `removed`; refuse (exit 3) when the transition is lost."""
     from .probing.report import profile_entry
 
+    status(f"collapse guard: probing the original model on {len(items)} items")
     dense = probe_profile(handle, items)
     with handle.temporarily_without(removed) as pruned:
+        status(f"collapse guard: probing the pruned model on {len(items)} items")
         after = probe_profile(pruned, items)
         entry = {"items": record, "dense": profile_entry(dense, handle.kept), "pruned": profile_entry(after, pruned.kept),
                  "dense_acc": dense.acc[-1], "pruned_acc": after.acc[-1], "forced": False}
@@ -135,8 +137,7 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
         plan = PrunePlan("manual", removed, tuple(request.layers), tuple(None for _ in range(total)))
     guard = None
     if guard_items is not None:
-        status("probing the decision before and after pruning")
-        guard = decision_guard(handle, plan.removed, *guard_items, request.force)
+        guard = decision_guard(handle, plan.removed, *guard_items, request.force, status)
 
     params_before = handle.parameter_count()
     speed_before = None

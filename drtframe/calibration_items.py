@@ -8,7 +8,8 @@ split, format and the index range.
 Without a benchmark the default is `ItemWindow.sample()`: 100 ARC-Easy validation rows (470-569)
 shipped in the package (drtframe/samples, CC BY-SA 4.0), so the guard and decision pruning work
 without the hub. `offset` says where the file's first row sits in the real split, so records and
-messages give the real row numbers.
+messages give the real row numbers; its record's `evaluation_window` is [0, 469], the largest
+window of that split the sample stays clear of.
 """
 
 from __future__ import annotations
@@ -26,13 +27,17 @@ SAMPLE_SIZE = 100
 
 @dataclass(frozen=True)
 class ItemWindow:
-    """Items `eval_items`..`eval_items + calib_items - 1` of `benchmark` (split and format optional)."""
+    """Items `eval_items`..`eval_items + calib_items - 1` of `benchmark` (split and format optional).
+
+    `offset` is the real split's row number of the data file's first row (0 unless the file is an
+    excerpt, like the packaged sample); `source` notes where the file comes from, in the record.
+    """
 
     benchmark: str
     split: str | None = None
     data_dir: Path | None = None
     eval_items: int = 200
-    calib_items: int = 50
+    calib_items: int = 100
     format: str | None = None
     offset: int = 0
     source: str | None = None
@@ -41,8 +46,8 @@ class ItemWindow:
     def sample(cls, items: int = SAMPLE_SIZE) -> ItemWindow:
         """The first `items` of the packaged ARC-Easy sample (see drtframe/samples/README.md)."""
         if not 2 <= items <= SAMPLE_SIZE:
-            raise DrtframeError(f"the packaged sample has {SAMPLE_SIZE} items; ask for 2 to {SAMPLE_SIZE}, or name a "
-                                f"benchmark")
+            raise DrtframeError(f"the packaged sample has {SAMPLE_SIZE} items, so it cannot give {items} "
+                                f"(calib_items / --guard-items must be 2 to {SAMPLE_SIZE}); or name a benchmark")
         return cls("arc_easy", "validation", SAMPLE_DIR, 0, items, offset=SAMPLE_OFFSET, source="drtframe sample")
 
     def check(self) -> None:

@@ -85,7 +85,15 @@ def resumed_after(handle: ModelHandle, position: int, hidden: torch.Tensor | Ite
     stays and its output is overwritten (one block forward wasted).
     """
     last = position == handle.num_layers - 1
-    feed = (lambda: hidden) if isinstance(hidden, torch.Tensor) else (lambda: next(hidden))
+    replay = not isinstance(hidden, torch.Tensor)
+
+    def feed() -> torch.Tensor:
+        if not replay:
+            return hidden
+        state = next(hidden, None)
+        if state is None:
+            raise RuntimeError("resumed_after: more forwards than recorded block inputs to replay")
+        return state
 
     def replace_input(module, args, kwargs):
         if args:
@@ -105,6 +113,8 @@ def resumed_after(handle: ModelHandle, position: int, hidden: torch.Tensor | Ite
             yield
         finally:
             hook.remove()
+        if replay and next(hidden, None) is not None:
+            raise RuntimeError("resumed_after: fewer forwards than recorded block inputs to replay")
 
 
 class BlockCounter:

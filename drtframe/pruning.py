@@ -5,7 +5,7 @@ is given): the dense and the pruned model are probed through the logit lens on t
 dense model has a Silent/Decisive transition and the pruned one has none, nothing is written and
 `DecisionCollapse` (exit 3) names the removed blocks that were in the dense Silent Phase, unless
 `force`. A dense model without a transition on the items leaves nothing to protect: it passes, and
-the record says so.
+the record says `"checked": false`.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def decision_guard(handle: ModelHandle, removed: tuple[int, ...], items: list[MC
     with handle.temporarily_without(removed) as pruned:
         status(f"collapse guard: probing the pruned model on {len(items)} items")
         after = probe_profile(pruned, items)
-        entry = {"items": record, "dense": profile_entry(dense, handle.kept), "pruned": profile_entry(after, pruned.kept),
+        entry = {"items": record, "checked": dense.transition.layer is not None,
+                 "dense": profile_entry(dense, handle.kept), "pruned": profile_entry(after, pruned.kept),
                  "dense_acc": dense.acc[-1], "pruned_acc": after.acc[-1], "forced": False}
     if dense.transition.layer is None or after.transition.layer is not None:
         return entry

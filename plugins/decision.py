@@ -11,10 +11,11 @@ level, the profile's own rule for 'no transition').
 
 The calibration items come after the evaluation window (`drtframe.calibration_items`); without a
 `benchmark` option they are the package's ARC-Easy sample (validation rows 470-569). Candidates
-are scored by the evaluator's own engine (`choice_scores_without`): removing block j leaves blocks
-before it unchanged, so one forward per batch records every block's input and candidate j runs
-only the blocks after j; `cache=false` re-runs the whole model per candidate instead (same scores;
-the reference benchmarks/decision_cost.py compares with).
+are scored by the evaluator's own engine (`choice_scores_without`, batches cut by its token budget,
+not by --batch-size): removing block j leaves blocks before it unchanged, so the forwards of a batch
+(its context pass and continuation passes) run once recording every block's input, and candidate j
+replays them through the blocks after j only; `cache=false` re-runs the whole model per candidate
+instead (same scores; the reference benchmarks/decision_cost.py compares with).
 """
 
 from __future__ import annotations
@@ -68,15 +69,17 @@ class Decision(Scorer):
 
     def __init__(self, options: Options | None = None) -> None:
         super().__init__(options)
+        self.window = self._window()  # bad options fail here, before a model is loaded
+        self.window.check()
         self._loaded: tuple[list[MCItem], dict] | None = None
         self._profiles: dict[tuple[int, ...], DecisionProfile] = {}
 
-    @property
-    def window(self) -> ItemWindow:
+    def _window(self) -> ItemWindow:
         o = self.options
         if o.benchmark is None:
-            if o.split or o.data_dir:
-                raise DrtframeError(f"{self.name}: split and data_dir need a benchmark option (-o benchmark=NAME)")
+            if o.split or o.data_dir or "eval_items" in o.model_fields_set:
+                raise DrtframeError(f"{self.name}: split, data_dir and eval_items need a benchmark option "
+                                    f"(-o benchmark=NAME)")
             return replace(ItemWindow.sample(o.calib_items), format=o.format)
         return ItemWindow(o.benchmark, o.split, Path(o.data_dir) if o.data_dir else None, o.eval_items,
                           o.calib_items, o.format)

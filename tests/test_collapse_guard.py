@@ -87,8 +87,10 @@ def test_guard_is_on_by_default_with_the_packaged_sample(tiny_llama_dir, tmp_pat
     result = CliRunner().invoke(cli, ["prune", "-m", str(tiny_llama_dir), "-O", str(out), "--no-speed", "--layers", "1",
                                       "--guard-items", "20"])
     assert result.exit_code == 0, result.output
-    assert "not checked: the dense model shows none on arc_easy validation items 470-489" in " ".join(result.output.split())
+    assert "not checked: the dense model shows no decision transition on arc_easy validation items 470-489" \
+        in " ".join(result.output.split())
     guard = json.loads((out / "drtframe.json").read_text())["decision_guard"]
+    assert guard["checked"] is False
     assert guard["items"] == {"benchmark": "arc_easy", "split": "validation", "format": "cloze", "first_item": 470,
                               "last_item": 489, "n": 20, "evaluation_window": [0, 469], "source": "drtframe sample"}
 
@@ -102,8 +104,10 @@ def test_no_guard_turns_it_off(tiny_llama_dir, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--guard-split", "test"], "--guard-split and --guard-data-dir need --guard-benchmark"),
-    (["--guard-items", "101"], "the packaged sample has 100 items"),
+    (["--guard-split", "test"], "--guard-split, --guard-data-dir and --guard-eval-items need --guard-benchmark"),
+    (["--guard-eval-items", "10"], "need --guard-benchmark"),
+    (["--guard-items", "101"], "the packaged sample has 100 items, so it cannot give 101"),
+    (["--no-guard", "--force", "--guard-items", "20"], "--force, --guard-items cannot be used with --no-guard"),
 ])
 def test_bad_guard_options_are_refused(args, message, tiny_llama_dir, tmp_path):
     result = CliRunner().invoke(cli, ["prune", "-m", str(tiny_llama_dir), "-O", str(tmp_path / "o"), "--layers", "1",

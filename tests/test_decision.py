@@ -154,3 +154,13 @@ def test_calibration_items_come_after_the_evaluation_window(decided_task, regist
     assert not evaluated & {item.index for item in items}
     with pytest.raises(Exception, match="need 81"):
         ItemWindow(str(decided_task), eval_items=20, calib_items=61).load(registry)
+
+
+@pytest.mark.parametrize("option, message", [
+    ("eval_items=10", "split, data_dir and eval_items need a benchmark option"),
+    ("calib_items=150", "the packaged sample has 100 items, so it cannot give 150"),
+])
+def test_bad_item_options_fail_before_the_model_loads(option, message, tmp_path):
+    result = CliRunner().invoke(cli, ["prune", "-m", str(tmp_path / "no-model"), "--method", "decision", "-k", "1",
+                                      "-o", option, "-O", str(tmp_path / "out")])
+    assert result.exit_code == 2 and message in result.output, result.output

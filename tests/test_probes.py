@@ -110,6 +110,7 @@ def test_one_dipping_layer_does_not_move_the_transition():
     assert change_point(acc) == 20
     assert change_point(np.array([0.3] * 20 + [0.45, 0.7, 0.7, 0.7, 0.7])) in (20, 21)
     assert change_point(np.array([0.6, 0.5, 0.4])) == 0  # never rises: decided from the first layer
+    assert change_point(np.full(30, 0.62)) == 0  # flat: rounding in the means must not fake a rise
 
 
 def test_transition_reports_the_phase_levels():

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM
 
 from drtframe.errors import DrtframeError
-from drtframe.hidden_states import count_block_forwards
+from drtframe.hidden_states import block_inputs, count_block_forwards, resumed_after
 from drtframe.methods import find_architecture, resolve_method
 from drtframe.models.handle import ModelHandle
 from drtframe.scoring import ScoringContext
@@ -135,6 +135,18 @@ def test_cached_skipping_matches_rerunning_on_every_architecture(model_type, reg
     cached = method(registry, "perplexity", cache=True).scorer.score(ctx)
     rerun = method(registry, "perplexity", cache=False).scorer.score(ctx)
     assert cached == pytest.approx(rerun, rel=1e-5)
+
+
+@pytest.mark.parametrize("recorded, forwards, message", [(1, 2, "more forwards"), (2, 1, "fewer forwards")])
+def test_a_replay_that_does_not_match_its_recording_fails_loudly(recorded, forwards, message, registry):
+    handle = handle_of(tiny_model("llama"), registry)
+    ids = torch.tensor([[5, 6, 7, 8]])
+    state = block_inputs(handle, ids)[2]
+    with pytest.raises(RuntimeError, match=message):
+        with resumed_after(handle, 2, iter([state] * recorded)):
+            for _ in range(forwards):
+                handle.model(input_ids=ids, use_cache=False)
+    assert handle.num_layers == handle.original_num_layers  # blocks put back
 
 
 def test_iterative_order_is_greedy_and_the_same_with_and_without_cache(registry):

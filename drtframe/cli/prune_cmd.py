@@ -43,8 +43,12 @@ def command(model, method, remove, layers, options, calibration, batch_size, out
     from ..plugins import load_registry
     from ..pruning import PruneRequest, run_prune
 
-    if not guard_benchmark and (guard_split or guard_data_dir):
-        raise click.UsageError("--guard-split and --guard-data-dir need --guard-benchmark")
+    given = {name for name in ("guard_benchmark", "guard_split", "guard_data_dir", "guard_eval_items", "guard_items",
+                               "force") if click.get_current_context().get_parameter_source(name).name != "DEFAULT"}
+    if not guard and given:
+        raise click.UsageError(f"{', '.join(_flag(n) for n in sorted(given))} cannot be used with --no-guard")
+    if not guard_benchmark and given & {"guard_split", "guard_data_dir", "guard_eval_items"}:
+        raise click.UsageError("--guard-split, --guard-data-dir and --guard-eval-items need --guard-benchmark")
     window = None
     if guard:
         window = (ItemWindow(guard_benchmark, guard_split, guard_data_dir, guard_eval_items, guard_items)
@@ -55,6 +59,10 @@ def command(model, method, remove, layers, options, calibration, batch_size, out
     with console.status("starting") as spinner:
         result = run_prune(request, load_registry(), status=lambda msg: spinner.update(msg))
     _report(result)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def _report(result) -> None:
@@ -71,8 +79,8 @@ def _report(result) -> None:
     if result.guard is not None:
         g = result.guard
         items = f"{g['items']['benchmark']} {g['items']['split']} items {g['items']['first_item']}-{g['items']['last_item']}"
-        if g["dense"]["transition_layer"] is None:
-            state = f"not checked: the dense model shows none on {items}"
+        if not g["checked"]:
+            state = f"not checked: the dense model shows no decision transition on {items}"
         else:
             state = (f"{'lost, written anyway (--force)' if g['forced'] else 'kept'}: l* "
                      f"{g['dense']['transition_original_layer']} -> {g['pruned']['transition_original_layer']}, "

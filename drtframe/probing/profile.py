@@ -77,7 +77,7 @@ def change_point(acc: np.ndarray) -> int:
     before, after = head / t, (total - head) / (n - t)
     # Squared error of the step = sum of squares - t * before^2 - (n - t) * after^2; the first term is fixed.
     fit = t * before ** 2 + (n - t) * after ** 2
-    rising = after > before
+    rising = after - before > 1e-9  # means from cumulative sums: equal levels may differ by rounding
     return int(t[rising][np.argmax(fit[rising])]) if rising.any() else 0
 
 

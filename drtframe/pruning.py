@@ -24,7 +24,7 @@ from .models.loading import ModelSpec, load_model
 from .plugins import Registry
 from .saving import check_output_dir, save_pruned
 from .schedule import PrunePlan
-from .speed import generation_tokens_per_second
+from .speed import generation_speeds
 
 
 @dataclass(frozen=True)
@@ -141,15 +141,11 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
         guard = decision_guard(handle, plan.removed, *guard_items, request.force, status)
 
     params_before = handle.parameter_count()
-    speed_before = None
+    speed_before = speed_after = None
     if request.measure_speed:
-        status("timing generation of the original model")
-        speed_before = generation_tokens_per_second(handle)
+        status("timing generation of the original and the pruned model, in turns")
+        speed_before, speed_after = generation_speeds(handle, plan.removed)
     pruned = handle.without(plan.removed)
-    speed_after = None
-    if request.measure_speed:
-        status("timing generation of the pruned model")
-        speed_after = generation_tokens_per_second(pruned)
     result = PruneResult(plan, request.output, total, pruned.num_layers, params_before,
                          pruned.parameter_count(), speed_before, speed_after, guard)
     manifest = {

@@ -19,12 +19,6 @@ from pathlib import Path
 FIELDS = ["method", "k", "removed", "accuracies", "guard_acc", "baseline", "transition_layer", "verdict"]
 
 
-def verdict(dense, pruned) -> str:
-    if dense.transition.layer is None:
-        return "not checked"
-    return "pass" if pruned.transition.layer is not None else "refuse"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -35,7 +29,7 @@ def main() -> None:
     from drtframe.calibration_items import ItemWindow
     from drtframe.models.loading import ModelSpec, load_model
     from drtframe.plugins import load_registry
-    from drtframe.pruning import probe_profile
+    from drtframe.pruning import guard_verdict, probe_profile
 
     with open(args.out / "collapse.csv") as fh:
         rows = [r for r in csv.DictReader(fh) if r["removed"] and r["method"] != "dense"]
@@ -59,7 +53,7 @@ def main() -> None:
                 profile = probe_profile(pruned, items)
             row = {"method": method, "k": k, "removed": removed, "accuracies": ", ".join(runs[method, k, removed]),
                    "guard_acc": f"{profile.acc[-1]:.2f}", "baseline": f"{profile.transition.baseline:.2f}",
-                   "transition_layer": profile.transition.layer, "verdict": verdict(dense, profile)}
+                   "transition_layer": profile.transition.layer, "verdict": guard_verdict(dense, profile)}
             writer.writerow(row)
             fh.flush()
             print(f"  {method} K={k} ({row['accuracies']}): guard accuracy {row['guard_acc']} -> {row['verdict']}",

@@ -83,6 +83,14 @@ def probe_profile(handle: ModelHandle, items: list[MCItem]):
     return decision_profile(layer_scores(handle, items), [item.gold for item in items])
 
 
+def guard_verdict(dense, pruned) -> str:
+    """'not checked' when the dense profile has no transition (nothing to protect), else 'refuse' when
+    the pruned profile has lost it, else 'pass'."""
+    if dense.transition.layer is None:
+        return "not checked"
+    return "refuse" if pruned.transition.layer is None else "pass"
+
+
 def decision_guard(handle: ModelHandle, removed: tuple[int, ...], items: list[MCItem], record: dict,
                    force: bool, status: Status = lambda message: None) -> dict:
     """Probe the model before and after removing `removed`; refuse (exit 3) when the transition is lost."""
@@ -93,10 +101,11 @@ def decision_guard(handle: ModelHandle, removed: tuple[int, ...], items: list[MC
     with handle.temporarily_without(removed) as pruned:
         status(f"collapse guard: probing the pruned model on {len(items)} items")
         after = probe_profile(pruned, items)
-        entry = {"items": record, "checked": dense.transition.layer is not None,
+        verdict = guard_verdict(dense, after)
+        entry = {"items": record, "checked": verdict != "not checked",
                  "dense": profile_entry(dense, handle.kept), "pruned": profile_entry(after, pruned.kept),
                  "dense_acc": dense.acc[-1], "pruned_acc": after.acc[-1], "forced": False}
-    if dense.transition.layer is None or after.transition.layer is not None:
+    if verdict != "refuse":
         return entry
     if not force:
         silent = [layer for layer in removed if layer in entry["dense"]["silent_phase"]]

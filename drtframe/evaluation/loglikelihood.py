@@ -103,6 +103,11 @@ def final_layer(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
     return summed_logprobs(out.logits, lambda logits: logits, rows, positions, targets, mask).unsqueeze(1)
 
 
+def _nothing(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
+    """A readout that reads nothing: for forwards run only to record what the blocks see."""
+    return torch.zeros((len(rows), 1), device=rows.device)
+
+
 def _forward(handle: ModelHandle, hidden: bool, **inputs) -> tuple[Any, list | None]:
     """The model's output and, if `hidden`, every block's output hidden state.
 
@@ -226,25 +231,25 @@ def choice_scores_without(handle: ModelHandle, items: Sequence[MCItem], position
                           progress: Callable[[int], None] | None = None) -> dict[int, list[torch.Tensor]]:
     """Per block position p: per item, the (choices,) continuation log-likelihoods of the model without p.
 
-    With `cache`, each batch first runs the whole model, recording every block's input at each of
-    its forwards (the context pass, then the continuation passes against its KV cache); candidate p
+    With `cache`, each batch first runs the whole model (no output read), recording the input of
+    every candidate block at each of its forwards (the context pass, then the continuation passes
+    against its KV cache); candidate p
     then replays those forwards through the blocks after p only, fed block p's recorded inputs
     (`resumed_after`): blocks before p are the same with or without p. Without `cache`, the model
     without p runs whole (the reference the cache is checked against).
     """
     def score_batch(batch, pad_id):
-        recorded: list[list[torch.Tensor]] = []
+        recorded: dict[int, list[torch.Tensor]] = {p: [] for p in positions}  # per position, one input per forward
         if cache:
             def record(position, block_input, block_output):
-                if position == 0:
-                    recorded.append([])
-                recorded[-1].append(block_input)
+                if position in recorded:
+                    recorded[position].append(block_input)
 
             with watch_blocks(handle, record):
-                _score_batch(handle, batch, pad_id, final_layer, False)
+                _score_batch(handle, batch, pad_id, _nothing, False)
         scores = {}
         for p in positions:
-            skipped = (resumed_after(handle, p, iter([forward[p] for forward in recorded])) if cache
+            skipped = (resumed_after(handle, p, iter(recorded[p])) if cache
                        else handle.temporarily_without((handle.kept[p],)))
             with skipped:
                 scores[p] = _score_batch(handle, batch, pad_id, final_layer, False)[:, 0]

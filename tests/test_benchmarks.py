@@ -7,12 +7,12 @@ import math
 
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import TEST_DATA
 from drtframe.errors import DrtframeError
 from drtframe.evaluation.metrics import Score, aggregate, mean_stderr
 from drtframe.evaluation.runner import load_items, resolve_benchmark
 
-MC = SHARED_DATA / "mc"
+MC = TEST_DATA / "mc"
 
 
 def first(registry, name, split=None, fmt=None, limit=2):

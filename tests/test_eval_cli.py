@@ -92,11 +92,11 @@ def test_yaml_errors_name_the_key(tiny_llama_dir, tmp_path):
 
 
 def test_mmlu_aggregates_all_subjects_by_size_like_lm_eval(tiny_llama_dir, tmp_path):
-    from conftest import SHARED_DATA
+    from conftest import TEST_DATA
     from drtframe.evaluation.metrics import pooled_stderr
 
     out = tmp_path / "mmlu.json"
-    result = run_eval("-m", tiny_llama_dir, "-b", "mmlu", "--limit", 2, "--data-dir", SHARED_DATA / "mc", "-O", out)
+    result = run_eval("-m", tiny_llama_dir, "-b", "mmlu", "--limit", 2, "--data-dir", TEST_DATA / "mc", "-O", out)
     assert result.exit_code == 0, result.output
     results = json.loads(out.read_text())["results"]
     subjects = {k: v for k, v in results.items() if "items" in v and k.startswith("mmlu_")}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import TEST_DATA
 from drtframe.evaluation.runner import evaluate, resolve_benchmark
 from drtframe.models.loading import ModelSpec, load_model
 
@@ -33,7 +33,7 @@ def test_same_predictions_and_loglikelihoods_as_lm_eval(task, smollm2):
     reference = SLICE["tasks"][task]
     expected = reference["loglikelihoods"]
     result = evaluate(handle, resolve_benchmark(registry, task, reference["split"]), None, len(expected),
-                      SHARED_DATA / "mc")
+                      TEST_DATA / "mc")
     assert len(result.items) == len(expected)
     for item, lls in zip(result.items, expected):
         assert item.loglikelihoods == pytest.approx(lls, abs=1e-3)

@@ -16,3 +16,10 @@ def test_every_subpackage_and_sample_is_declared():
     assert found | {"drtframe_plugins"} == set(setuptools["packages"])
     samples = {p for pattern in setuptools["package-data"]["drtframe"] for p in (ROOT / "drtframe").glob(pattern)}
     assert samples == {p for p in (ROOT / "drtframe" / "samples").rglob("*") if p.is_file()}
+
+
+def test_tests_read_nothing_outside_the_clone():
+    """A stranger's clone has no ../shared: the tests use the slices in tests/data."""
+    readers = [p.name for p in (ROOT / "tests").glob("*.py")
+               if p.name != Path(__file__).name and ('"shared"' in p.read_text() or "shared/data" in p.read_text())]
+    assert readers == []

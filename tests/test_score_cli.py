@@ -115,11 +115,8 @@ def test_prune_refuses_missing_calibration_before_loading(tiny_llama_dir, tmp_pa
 
 @pytest.mark.slow
 def test_score_on_smollm2_with_the_wikitext_file(smollm2_dir, tmp_path):
-    from conftest import SHARED_DATA
+    from conftest import WIKITEXT_HEAD as wikitext
 
-    wikitext = SHARED_DATA / "text" / "wikitext-2-raw" / "wiki.test.raw"
-    if not wikitext.is_file():
-        pytest.skip("the shared WikiText-2 file is not here")
     _, data = score("smollm2-135m", tmp_path, "--method", "block_influence", "--calibration", wikitext,
                     "--n-samples", "4", "--seq-len", "64", "-k", "8")
     assert data["num_layers"] == 30 and len(data["order"]) == 8

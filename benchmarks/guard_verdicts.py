@@ -53,7 +53,7 @@ def main() -> None:
                 profile = probe_profile(pruned, items)
             row = {"method": method, "k": k, "removed": removed, "accuracies": ", ".join(runs[method, k, removed]),
                    "guard_acc": f"{profile.acc[-1]:.2f}", "baseline": f"{profile.transition.baseline:.2f}",
-                   "transition_layer": profile.transition.layer, "verdict": guard_verdict(dense, profile)}
+                   "transition_layer": profile.transition.layer, "verdict": guard_verdict(dense.transition.layer, profile.transition.layer)}
             writer.writerow(row)
             fh.flush()
             print(f"  {method} K={k} ({row['accuracies']}): guard accuracy {row['guard_acc']} -> {row['verdict']}",

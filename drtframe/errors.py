@@ -11,3 +11,14 @@ class DecisionCollapse(DrtframeError):
     """The pruned model no longer makes a decision that the dense model made (exit 3; --force writes anyway)."""
 
     exit_code = 3
+
+
+class ScheduleStopped(DrtframeError):
+    """A schedule chose fewer removals than asked because no further one is safe; `order` holds those it chose.
+
+    `drtframe prune` reports it as an error; `drtframe compare` shows where the method stopped.
+    """
+
+    def __init__(self, message: str, order: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.order = tuple(order)

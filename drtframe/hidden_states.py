@@ -117,6 +117,37 @@ def resumed_after(handle: ModelHandle, position: int, hidden: torch.Tensor | Ite
             raise RuntimeError("resumed_after: fewer forwards than recorded block inputs to replay")
 
 
+@contextmanager
+def recording_inputs(handle: ModelHandle, positions) -> Iterator[dict[int, list[torch.Tensor]]]:
+    """Inside, every forward appends the input of each block at `positions` to the yielded lists.
+
+    A recorded sequence of forwards can then be replayed without some blocks (`replaying_without`).
+    """
+    recorded: dict[int, list[torch.Tensor]] = {p: [] for p in positions}
+
+    def record(position, block_input, block_output):
+        if position in recorded:
+            recorded[position].append(block_input)
+
+    with watch_blocks(handle, record):
+        yield recorded
+
+
+@contextmanager
+def replaying_without(handle: ModelHandle, positions: tuple[int, ...],
+                      recorded: dict[int, list[torch.Tensor]]) -> Iterator[ModelHandle]:
+    """Inside, the model without the blocks at `positions`, replaying the forwards `recorded` on the full model.
+
+    Blocks before the first removed one, p, see the same inputs with or without the removed blocks,
+    so they do not run: each forward starts at the block after p, fed block p's recorded input
+    (`resumed_after`). The forwards must repeat the recorded ones (same batches, same order).
+    """
+    first, *rest = sorted(positions)
+    with handle.temporarily_without(tuple(handle.kept[p] for p in rest)) as pruned:
+        with resumed_after(pruned, first, iter(recorded[first])):
+            yield pruned
+
+
 class BlockCounter:
     """How many times a decoder block ran (one batch through one block counts one)."""
 

@@ -83,12 +83,12 @@ def probe_profile(handle: ModelHandle, items: list[MCItem]):
     return decision_profile(layer_scores(handle, items), [item.gold for item in items])
 
 
-def guard_verdict(dense, pruned) -> str:
-    """'not checked' when the dense profile has no transition (nothing to protect), else 'refuse' when
-    the pruned profile has lost it, else 'pass'."""
-    if dense.transition.layer is None:
+def guard_verdict(dense_transition: int | None, pruned_transition: int | None) -> str:
+    """From the transition layers (None: none) of the dense and pruned profiles: 'not checked' when the
+    dense model has none (nothing to protect), else 'refuse' when the pruned model has lost it, else 'pass'."""
+    if dense_transition is None:
         return "not checked"
-    return "refuse" if pruned.transition.layer is None else "pass"
+    return "refuse" if pruned_transition is None else "pass"
 
 
 def decision_guard(handle: ModelHandle, removed: tuple[int, ...], items: list[MCItem], record: dict,
@@ -101,7 +101,7 @@ def decision_guard(handle: ModelHandle, removed: tuple[int, ...], items: list[MC
     with handle.temporarily_without(removed) as pruned:
         status(f"collapse guard: probing the pruned model on {len(items)} items")
         after = probe_profile(pruned, items)
-        verdict = guard_verdict(dense, after)
+        verdict = guard_verdict(dense.transition.layer, after.transition.layer)
         entry = {"items": record, "checked": verdict != "not checked",
                  "dense": profile_entry(dense, handle.kept), "pruned": profile_entry(after, pruned.kept),
                  "dense_acc": dense.acc[-1], "pruned_acc": after.acc[-1], "forced": False}

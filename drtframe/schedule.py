@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from .plugin_class import PluginClass
 from .scoring import Scorer, ScoringContext
@@ -27,7 +28,13 @@ Progress = Callable[[int], None]
 
 
 class Schedule(PluginClass):
-    """Base class of schedules. Subclass, set `name`, implement `plan`."""
+    """Base class of schedules. Subclass, set `name`, implement `plan`.
+
+    Set `prefix_consistent` when the first k removals of a plan for K > k are the plan for k (one-shot
+    ranking, greedy iterative removal): `drtframe compare` then plans once, for the largest budget.
+    """
+
+    prefix_consistent: ClassVar[bool] = False
 
     @abstractmethod
     def plan(self, scorer: Scorer, ctx: ScoringContext, k: int, progress: Progress | None = None) -> PrunePlan:

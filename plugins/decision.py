@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from drtframe import (DecisionProfile, DrtframeError, ItemWindow, MCItem, ModelHandle, Options, PrunePlan, Schedule,
-                      Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl, layer_scores,
-                      scores_in_original_numbering)
+                      ScheduleStopped, Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl,
+                      layer_scores, scores_in_original_numbering)
 
 
 class DecisionOptions(Options):
@@ -128,12 +128,8 @@ class DecisionGuided(Decision):
     default_schedule = "decisive_phase"
 
 
-class DecisionStop(DrtframeError):
+class DecisionStop(ScheduleStopped):
     """Decision-guided pruning cannot remove another block without collapsing the calibration decision."""
-
-    def __init__(self, message: str, order: tuple[int, ...]) -> None:
-        super().__init__(message)
-        self.order = order
 
 
 def _layers(layers: list[int]) -> str:
@@ -144,6 +140,7 @@ class DecisivePhase(Schedule):
     """Iterative removal among the current Decisive Phase only; stops when every candidate collapses the decision."""
 
     name = "decisive_phase"
+    prefix_consistent = True  # greedy, one block per step
 
     def plan(self, scorer: Scorer, ctx: ScoringContext, k: int, progress=None) -> PrunePlan:
         if not isinstance(scorer, Decision):

@@ -16,6 +16,7 @@ class OneShot(Schedule):
     """Score all blocks once and remove the k lowest."""
 
     name = "one_shot"
+    prefix_consistent = True  # the k lowest of one ranking
 
     def plan(self, scorer: Scorer, ctx: ScoringContext, k: int, progress=None) -> PrunePlan:
         scores = scorer.score(ctx)
@@ -30,6 +31,7 @@ class Iterative(Schedule):
     """Remove the lowest-scoring block, re-score the pruned model, repeat k times."""
 
     name = "iterative"
+    prefix_consistent = True  # each greedy step ignores how many follow
 
     def plan(self, scorer: Scorer, ctx: ScoringContext, k: int, progress=None) -> PrunePlan:
         order: list[int] = []
@@ -48,7 +50,7 @@ class Iterative(Schedule):
 class Contiguous(Schedule):
     """Remove the run of k adjacent blocks whose removal scores lowest (Gromov et al. 2024)."""
 
-    name = "contiguous"
+    name = "contiguous"  # not prefix-consistent: the best run of k is planned anew for each k
 
     def default_count(self, scorer: Scorer, num_layers: int) -> int:
         """The run length the scorer's option `n` sets (angular distance has one), else 1."""

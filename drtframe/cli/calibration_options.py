@@ -6,19 +6,25 @@ import functools
 
 import click
 
-from ..calibration import WIKITEXT2, CalibrationSpec
+from ..calibration import CalibrationSpec
 
 
-def calibration_options(func):
-    """Add --calibration, --n-samples, --seq-len and --batch-size; pass a CalibrationSpec as `calibration`."""
+def calibration_options(func=None, *, default: CalibrationSpec = CalibrationSpec()):
+    """Add --calibration, --n-samples, --seq-len and --batch-size; pass a CalibrationSpec as `calibration`.
 
-    @click.option("--calibration", "source", default=WIKITEXT2, show_default=True, metavar="wikitext2|wikitext2-sample|FILE",
+    Use as `@calibration_options` or `@calibration_options(default=CalibrationSpec(...))`.
+    """
+    if func is None:
+        return functools.partial(calibration_options, default=default)
+
+    @click.option("--calibration", "source", default=default.source, show_default=True,
+                  metavar="wikitext2|wikitext2-sample|FILE",
                   help="Calibration text for scorers that read data: the hub's WikiText-2 test split, its first "
                        "128 KiB shipped with drtframe (same chunks while they fit; no hub needed), or a text file. "
                        "It is tokenised once and cut into consecutive chunks from its start.")
-    @click.option("--n-samples", type=int, default=CalibrationSpec.n_samples, show_default=True,
+    @click.option("--n-samples", type=int, default=default.n_samples, show_default=True,
                   help="How many chunks (the first ones) to use.")
-    @click.option("--seq-len", type=int, default=CalibrationSpec.seq_len, show_default=True,
+    @click.option("--seq-len", type=int, default=default.seq_len, show_default=True,
                   help="Tokens per chunk.")
     @click.option("--batch-size", type=int, default=8, show_default=True, help="Chunks per forward pass.")
     @functools.wraps(func)

@@ -9,10 +9,15 @@ import click
 from ..models.loading import DEVICES, DTYPES, ModelSpec
 
 
-def model_options(func):
-    """Add --model, --device, --dtype and --trust-remote-code; pass a ModelSpec as `model`."""
+def model_options(func=None, *, default: str | None = None):
+    """Add --model, --device, --dtype and --trust-remote-code; pass a ModelSpec as `model`.
 
-    @click.option("--model", "-m", "model", required=True,
+    Use as `@model_options` (--model required) or `@model_options(default="alias")`.
+    """
+    if func is None:
+        return functools.partial(model_options, default=default)
+
+    @click.option("--model", "-m", "model", required=default is None, default=default, show_default=True,
                   help="Model directory, .gguf file, hub id, or alias (see 'drtframe models').")
     @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                   help="auto picks cuda, then mps, then cpu.")

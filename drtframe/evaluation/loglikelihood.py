@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..hidden_states import resumed_after, watch_blocks
+from ..hidden_states import recording_inputs, replaying_without, watch_blocks
 from ..models.handle import ModelHandle
 from .items import MCItem
 from .tokenize import encode_pair, truncate
@@ -239,17 +239,12 @@ def choice_scores_without(handle: ModelHandle, items: Sequence[MCItem], position
     without p runs whole (the reference the cache is checked against).
     """
     def score_batch(batch, pad_id):
-        recorded: dict[int, list[torch.Tensor]] = {p: [] for p in positions}  # per position, one input per forward
         if cache:
-            def record(position, block_input, block_output):
-                if position in recorded:
-                    recorded[position].append(block_input)
-
-            with watch_blocks(handle, record):
+            with recording_inputs(handle, positions) as recorded:  # per position, one input per forward
                 _score_batch(handle, batch, pad_id, _nothing, False)
         scores = {}
         for p in positions:
-            skipped = (resumed_after(handle, p, iter(recorded[p])) if cache
+            skipped = (replaying_without(handle, (p,), recorded) if cache
                        else handle.temporarily_without((handle.kept[p],)))
             with skipped:
                 scores[p] = _score_batch(handle, batch, pad_id, final_layer, False)[:, 0]

@@ -82,11 +82,16 @@ def predictions(item: MCItem, lls: list[float]) -> ItemResult:
     return ItemResult(item.index, item.gold, tuple(lls), pred, pred_norm)
 
 
-def evaluate_items(handle: ModelHandle, name: str, fmt: str, items: list[MCItem],
-                   progress: Callable[[int], None] | None = None, budget: int = 2048) -> BenchmarkResult:
-    results = [predictions(item, lls) for item, lls in zip(items, loglikelihoods(handle, items, budget, progress))]
+def benchmark_result(name: str, fmt: str, items: list[MCItem], lls: list[list[float]]) -> BenchmarkResult:
+    """Predictions and scores of `items` from their per-choice log-likelihoods."""
+    results = [predictions(item, item_lls) for item, item_lls in zip(items, lls)]
     return BenchmarkResult(name, fmt, score([r.pred == r.gold for r in results],
                                             [r.pred_norm == r.gold for r in results]), tuple(results))
+
+
+def evaluate_items(handle: ModelHandle, name: str, fmt: str, items: list[MCItem],
+                   progress: Callable[[int], None] | None = None, budget: int = 2048) -> BenchmarkResult:
+    return benchmark_result(name, fmt, items, loglikelihoods(handle, items, budget, progress))
 
 
 def evaluate(handle: ModelHandle, benchmark: Benchmark, fmt: str | None, limit: int | None, data_dir: Path | None,

@@ -37,11 +37,11 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS):
 
     def readout(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
         unique, inverse, real = distinct_positions(blocks[0].shape[1], rows, positions, mask)
-        picked = torch.stack([h.reshape(-1, h.shape[-1])[unique] for h in blocks[:-1]])  # (layers, U, H)
+        picked = [h.reshape(-1, h.shape[-1])[unique] for h in blocks[:-1]]  # (U, H) per layer before the last
         per_chunk = max(1, max_logits // max(len(unique) * head.out_features, 1))
         wanted = targets[real]
         columns = []
-        for chunk in picked.split(per_chunk):
+        for chunk in (torch.stack(picked).split(per_chunk) if picked else ()):
             logprobs = F.log_softmax(project(chunk.reshape(-1, chunk.shape[-1])).float(), dim=-1)
             logprobs = logprobs.view(len(chunk), len(unique), -1)[:, inverse, wanted]  # (layers, reads)
             values = torch.zeros((len(chunk), *mask.shape), dtype=logprobs.dtype, device=logprobs.device)

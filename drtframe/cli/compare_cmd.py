@@ -1,0 +1,71 @@
+"""`drtframe compare`: several pruning methods x budgets x benchmarks in one resumable run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from ..comparison.request import (DEFAULT_BENCHMARKS, DEFAULT_BUDGETS, DEFAULT_CALIBRATION, DEFAULT_LIMIT,
+                                  DEFAULT_METHODS, SAMPLE)
+from .calibration_options import calibration_options
+from .console import console, out
+from .options import model_options
+
+
+@click.command("compare")
+@model_options(default="smollm2-135m")
+@click.option("--methods", default=",".join(DEFAULT_METHODS), show_default=True,
+              help="Comma-separated methods, 'scorer' or 'scorer@schedule' (see 'drtframe plugins').")
+@click.option("--remove", "-k", "budgets", default=",".join(map(str, DEFAULT_BUDGETS)), show_default=True,
+              help="Increasing numbers of blocks to remove, comma-separated.")
+@click.option("--benchmarks", "-b", default=",".join(DEFAULT_BENCHMARKS), show_default=True,
+              help="Comma-separated benchmark names or YAML task files.")
+@click.option("--split", help="Split to evaluate (default: validation for the packaged rows, else the benchmark's own).")
+@click.option("--format", "fmt", type=click.Choice(["cloze", "letter"]), help="Prompt format (default: each benchmark's own).")
+@click.option("--limit", type=int, default=DEFAULT_LIMIT, show_default=True,
+              help="Evaluate the first N items of each benchmark (per subject for mmlu).")
+@click.option("--data-dir", default=SAMPLE, show_default=True, metavar="sample|hub|DIR",
+              help="Benchmark rows: 'sample' (ARC-Easy and PIQA validation rows 0-199 shipped with drtframe), "
+                   "'hub' (through datasets), or a local tree <DIR>/<hub path>/<config or default>/<split>.jsonl.")
+@calibration_options(default=DEFAULT_CALIBRATION)
+@click.option("--option", "-o", "options", multiple=True, metavar="METHOD:KEY=VALUE",
+              help="A method option, e.g. -o random:seed=3 (repeatable).")
+@click.option("--guard/--no-guard", default=True, show_default=True,
+              help="Take every variant's decision profile on the guard items (the packaged ARC-Easy sample, "
+                   "validation rows 470-569) and flag variants that lost the decision transition as collapsed.")
+@click.option("--guard-items", type=int, default=100, show_default=True, help="How many guard items (2-100).")
+@click.option("--output-dir", "-O", type=click.Path(path_type=Path, file_okay=False), default=Path("drtframe-results"),
+              show_default=True, help="Results, plots and the cache that makes reruns and resumes instant.")
+def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, calibration, batch_size, options, guard,
+            guard_items, output_dir) -> None:
+    """Compare pruning methods side by side: every method at every budget on every benchmark."""
+    from ..calibration_items import ItemWindow
+    from ..comparison.request import CompareRequest, parse_budgets, parse_method_options
+    from ..comparison.runner import compare
+    from .compare_report import grid_progress, render
+
+    if not guard and click.get_current_context().get_parameter_source("guard_items").name != "DEFAULT":
+        raise click.UsageError("--guard-items cannot be used with --no-guard")
+    request = CompareRequest(
+        model=model, methods=_names(methods), budgets=parse_budgets(budgets), benchmarks=_names(benchmarks),
+        split=split, format=fmt, limit=limit, data_dir=data_dir, calibration=calibration,
+        options=parse_method_options(options), guard=ItemWindow.sample(guard_items) if guard else None,
+        output_dir=output_dir, batch_size=batch_size)
+    start = time.perf_counter()
+    with grid_progress() as (progress, report):
+        try:
+            result = compare(request, progress=report)
+        except KeyboardInterrupt:
+            progress.stop()
+            console.print(f"[yellow]Interrupted; finished cells are kept in {output_dir / 'cache'}: "
+                          f"the same command resumes from them.[/]")
+            raise SystemExit(130) from None
+    render(result, out)
+    console.print(f"{result.computed} pieces of work computed, {result.from_cache} read from the cache, "
+                  f"{time.perf_counter() - start:.0f} s; results, CSV and plots in {output_dir}")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())

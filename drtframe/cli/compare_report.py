@@ -1,0 +1,60 @@
+"""How `drtframe compare` looks in a terminal: one progress bar over the grid, then a table per benchmark."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .console import console
+
+
+@contextmanager
+def grid_progress():
+    """A progress bar over every piece of the grid (plans, profiles, cells), with how many came from the cache."""
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[cached]} cached"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=console, transient=True)
+    task = progress.add_task("starting", total=None, cached=0)
+
+    def report(p) -> None:
+        progress.update(task, completed=p.done, total=p.total, description=p.description, cached=p.cached)
+
+    with progress:
+        yield progress, report
+
+
+def render(result, out: Console) -> None:
+    """Per benchmark: methods by budget, acc and retention; the best acc per budget in bold green,
+    variants the guard finds collapsed in red with a cross, methods that stopped early say where."""
+    for bench in result.benchmarks:
+        name = bench["name"]
+        dense = result.dense(name)
+        table = Table(title=f"{name} ({bench['split']}, {bench['format']}, n={bench['n']}): dense acc "
+                            f"{dense['acc']:.3f} ± {dense['acc_stderr']:.3f}, chance {bench['chance']:.3f}",
+                      caption="acc (retention = acc / dense acc); ✗ collapsed: no decision transition on the guard items")
+        table.add_column("method")
+        for k in result.budgets:
+            table.add_column(f"K={k}", justify="right")
+        best = {k: max((result.cell(m, k, name)["acc"] for m in result.methods if m.removed[k] is not None),
+                       default=None) for k in result.budgets}
+        for method in result.methods:
+            row = [method.method]
+            for k in result.budgets:
+                cell = result.cell(method, k, name)
+                if cell is None:
+                    row.append(f"[dim]stopped after {method.stopped_after}[/]")
+                    continue
+                text = f"{cell['acc']:.3f} ({result.retention(cell, name):.0%})"
+                if result.collapsed(method.removed[k]):
+                    text = f"[red]{text} ✗[/]"
+                elif cell["acc"] == best[k]:
+                    text = f"[bold green]{text}[/]"
+                row.append(text)
+            table.add_row(*row)
+        out.print(table)
+    for method in result.methods:
+        if method.message:
+            out.print(f"[dim]{method.message}[/]", highlight=False)

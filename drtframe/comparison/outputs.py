@@ -1,0 +1,25 @@
+"""Everything a grid writes beside its cache: results.json, results.csv and two pictures.
+
+Each file is written to a temporary name and renamed, so an interrupted run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from .plots import plot_accuracy, plot_removal_map
+from .result import CompareResult
+from .store import write_atomically
+
+
+def write_outputs(result: CompareResult, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    write_atomically(directory / "results.json", (json.dumps(result.to_json(), indent=1) + "\n").encode())
+    write_atomically(directory / "results.csv", result.to_csv().encode())
+    for name, draw in (("accuracy_vs_removed.png", plot_accuracy), ("removal_map.png", plot_removal_map)):
+        with tempfile.TemporaryDirectory(dir=directory, prefix=".plot-") as tmp:
+            path = Path(tmp) / name
+            draw(result, path)
+            write_atomically(directory / name, path.read_bytes())

@@ -1,0 +1,122 @@
+"""What one `drtframe compare` run is asked to do, and the checks that refuse bad input before any work.
+
+The embedded default runs offline: SmolLM2-135M, five methods, three budgets, and the ARC-Easy and
+PIQA validation rows 0-199 that the package ships (drtframe/samples/eval, disjoint from the guard
+and decision-calibration sample, rows 470-569 of ARC-Easy validation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..calibration import WIKITEXT2_SAMPLE, CalibrationSpec
+from ..calibration_items import SAMPLE_DIR, ItemWindow
+from ..errors import DrtframeError
+from ..models.loading import ModelSpec
+
+DEFAULT_METHODS = ("block_influence", "angular_distance", "perplexity", "reverse_order", "decision_guided")
+DEFAULT_BUDGETS = (2, 4, 8)
+DEFAULT_BENCHMARKS = ("arc_easy", "piqa")
+DEFAULT_LIMIT = 100
+# Few tokens: planning must fit the default's time budget (SLEB re-scores every block after each removal).
+DEFAULT_CALIBRATION = CalibrationSpec(WIKITEXT2_SAMPLE, 8, 128)
+SAMPLE_EVAL_DIR = SAMPLE_DIR / "eval"
+SAMPLE_EVAL_ROWS = {"arc_easy": 200, "piqa": 200}  # validation rows 0..N-1 shipped in SAMPLE_EVAL_DIR
+SAMPLE_SPLIT = "validation"
+SAMPLE = "sample"  # --data-dir value: the packaged evaluation rows
+HUB = "hub"  # --data-dir value: the Hugging Face hub through `datasets`
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    """A grid: every method at every budget (blocks removed), evaluated on every benchmark.
+
+    `data_dir` is "sample" (the packaged rows; `split` then defaults to validation), "hub", or a
+    local tree in the `--data-dir` layout. `options` maps a method (as written in `methods`) to its
+    options. `guard` holds the items of the decision profile taken of every variant (None: no profile).
+    `replay` lets variants resume from the dense model's recorded block inputs; off, every variant
+    runs whole (the reference it is checked against).
+    """
+
+    model: ModelSpec = ModelSpec("smollm2-135m")
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    budgets: tuple[int, ...] = DEFAULT_BUDGETS
+    benchmarks: tuple[str, ...] = DEFAULT_BENCHMARKS
+    split: str | None = None
+    format: str | None = None
+    limit: int | None = DEFAULT_LIMIT
+    data_dir: str = SAMPLE
+    calibration: CalibrationSpec = DEFAULT_CALIBRATION
+    options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    guard: ItemWindow | None = field(default_factory=ItemWindow.sample)
+    output_dir: Path = Path("drtframe-results")
+    batch_size: int = 8
+    replay: bool = True
+
+    @property
+    def local_data(self) -> Path | None:
+        """The directory benchmark rows are read from (None: the hub)."""
+        if self.data_dir == HUB:
+            return None
+        return SAMPLE_EVAL_DIR if self.data_dir == SAMPLE else Path(self.data_dir).expanduser()
+
+    @property
+    def eval_split(self) -> str | None:
+        return self.split or (SAMPLE_SPLIT if self.data_dir == SAMPLE else None)
+
+    def check(self) -> None:
+        """Refuse a malformed grid with one line (the model and data are checked when loaded)."""
+        if not self.methods:
+            raise DrtframeError("--methods names no method")
+        if len(set(self.methods)) != len(self.methods):
+            raise DrtframeError("--methods names a method twice")
+        if not self.benchmarks:
+            raise DrtframeError("--benchmarks names no benchmark")
+        if not self.budgets:
+            raise DrtframeError("--remove names no budget: give increasing block counts such as 2,4,8")
+        if any(k < 1 for k in self.budgets) or any(b <= a for a, b in zip(self.budgets, self.budgets[1:])):
+            raise DrtframeError(f"--remove must be increasing whole numbers of at least 1, got "
+                                f"{','.join(map(str, self.budgets))}")
+        if self.limit is not None and self.limit < 1:
+            raise DrtframeError("--limit must be at least 1")
+        if self.batch_size < 1:
+            raise DrtframeError("--batch-size must be at least 1")
+        unused = set(self.options) - set(self.methods)
+        if unused:
+            raise DrtframeError(f"-o names method {sorted(unused)[0]!r}, which is not in --methods "
+                                f"({', '.join(self.methods)})")
+        if self.data_dir == SAMPLE:
+            missing = [b for b in self.benchmarks if b not in SAMPLE_EVAL_ROWS]
+            if missing:
+                raise DrtframeError(f"drtframe ships evaluation rows of {', '.join(SAMPLE_EVAL_ROWS)} only, not "
+                                    f"{missing[0]}; give --data-dir DIR (a local tree) or --data-dir hub")
+            if self.eval_split != SAMPLE_SPLIT:
+                raise DrtframeError(f"the packaged rows are of the {SAMPLE_SPLIT} split, not {self.split}")
+            too_many = [b for b in self.benchmarks if (self.limit or 0) > SAMPLE_EVAL_ROWS[b] or self.limit is None]
+            if too_many:
+                raise DrtframeError(f"the packaged {too_many[0]} rows are {SAMPLE_EVAL_ROWS[too_many[0]]}: "
+                                    f"--limit must be at most that")
+        elif self.data_dir != HUB and not Path(self.data_dir).expanduser().is_dir():
+            raise DrtframeError(f"--data-dir {self.data_dir} is not a directory (or give 'sample' or 'hub')")
+
+
+def parse_budgets(text: str) -> tuple[int, ...]:
+    """'2,4,8' -> (2, 4, 8)."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise DrtframeError(f"--remove expects comma-separated block counts such as 2,4,8, got {text!r}") from None
+
+
+def parse_method_options(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """('decision_guided:calib_items=50', ...) -> {'decision_guided': {'calib_items': '50'}}."""
+    options: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        method, colon, setting = pair.partition(":")
+        key, equals, value = setting.partition("=")
+        if not (colon and equals and method and key):
+            raise DrtframeError(f"-o expects METHOD:KEY=VALUE, such as random:seed=3, got {pair!r}")
+        options.setdefault(method.strip(), {})[key.strip()] = value.strip()
+    return options

@@ -1,0 +1,111 @@
+"""The outcome of a grid as data: what every method removed, every cell's scores, every variant's
+decision profile. The CLI only renders it; `results.json` and `results.csv` are written from it.
+
+Retention is a cell's acc over the dense model's acc on the same benchmark (acc, not acc_norm;
+per benchmark, a ratio of accuracies); a method's mean retention is the mean of those ratios.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .request import CompareRequest
+from .sequences import MethodOutcome
+
+Variant = tuple[int, ...]
+CSV_COLUMNS = ("model", "method", "k", "removed_layers", "benchmark", "split", "n", "acc", "acc_stderr", "acc_norm",
+               "acc_norm_stderr", "retention", "guard_verdict", "transition_layer")
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    request: CompareRequest
+    model: dict  # source, fingerprint, num_layers, dtype
+    methods: tuple[MethodOutcome, ...]
+    benchmarks: tuple[dict, ...]  # name, split, format, n, chance, items key
+    cells: Mapping[tuple[Variant, str], dict]
+    profiles: Mapping[Variant, dict]  # () is the dense model; each has its guard verdict
+    guard_items: dict | None
+    computed: int
+    from_cache: int
+
+    @property
+    def budgets(self) -> tuple[int, ...]:
+        return self.request.budgets
+
+    def dense(self, benchmark: str) -> dict:
+        return self.cells[((), benchmark)]
+
+    def cell(self, method: MethodOutcome, k: int, benchmark: str) -> dict | None:
+        removed = method.removed[k]
+        return None if removed is None else self.cells[(removed, benchmark)]
+
+    def retention(self, cell: dict, benchmark: str) -> float:
+        dense = self.dense(benchmark)["acc"]
+        return cell["acc"] / dense if dense else float("nan")
+
+    def verdict(self, removed: Variant) -> str | None:
+        profile = self.profiles.get(removed)
+        return profile["verdict"] if profile else None
+
+    def collapsed(self, removed: Variant) -> bool:
+        return self.verdict(removed) == "refuse"
+
+    def rows(self) -> list[dict]:
+        """The tidy table: the dense model (k = 0), then every method x budget x benchmark."""
+        rows = []
+        entries = [("dense", 0, ())] + [(m.method, k, m.removed[k]) for m in self.methods for k in self.budgets]
+        for method, k, removed in entries:
+            for bench in self.benchmarks:
+                row = dict.fromkeys(CSV_COLUMNS, "")
+                row.update(model=self.model["source"], method=method, k=k, benchmark=bench["name"], split=bench["split"])
+                if removed is None:
+                    row["guard_verdict"] = "stopped"
+                else:
+                    cell = self.cells[(removed, bench["name"])]
+                    profile = self.profiles.get(removed) or {}
+                    row.update(removed_layers=" ".join(map(str, removed)), n=cell["n"], acc=cell["acc"],
+                               acc_stderr=cell["acc_stderr"], acc_norm=cell["acc_norm"],
+                               acc_norm_stderr=cell["acc_norm_stderr"], retention=self.retention(cell, bench["name"]),
+                               guard_verdict=profile.get("verdict", ""),
+                               transition_layer=_blank_none(profile.get("transition_original_layer")))
+                rows.append(row)
+        return rows
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows())
+        return buffer.getvalue()
+
+    def to_json(self) -> dict:
+        r = self.request
+        return {
+            "grid": {"model": r.model.source, "dtype": self.model["dtype"], "methods": list(r.methods),
+                     "budgets": list(r.budgets), "benchmarks": list(r.benchmarks), "split": r.eval_split,
+                     "format": r.format, "limit": r.limit, "data_dir": r.data_dir,
+                     "calibration": r.calibration.as_dict(), "options": {m: dict(o) for m, o in r.options.items()},
+                     "guard": self.guard_items is not None},
+            "model": self.model,
+            "methods": [m.to_json() for m in self.methods],
+            "benchmarks": list(self.benchmarks),
+            "guard_items": self.guard_items,
+            "dense_profile": self.profiles.get(()),
+            "variants": [{"removed": list(v), "profile": p} for v, p in self.profiles.items() if v],
+            "cells": [{"removed": list(v), "benchmark": b, "chosen_by": self._chosen_by(v),
+                       "retention": self.retention(c, b), **c} for (v, b), c in self.cells.items()],
+            "work": {"computed": self.computed, "from_cache": self.from_cache},
+        }
+
+    def _chosen_by(self, removed: Variant) -> list[str]:
+        if not removed:
+            return ["dense"]
+        return [f"{m.method}@k={k}" for m in self.methods for k in self.budgets if m.removed[k] == removed]
+
+
+def _blank_none(value):
+    return "" if value is None else value

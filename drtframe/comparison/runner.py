@@ -1,0 +1,157 @@
+"""`drtframe compare` as a library call: plan every method once, evaluate every distinct removed set
+once per benchmark, reuse whatever the store already holds, and write each piece as it finishes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..calibration_items import ItemWindow
+from ..errors import DrtframeError
+from ..methods import resolve_method
+from ..models.handle import ModelHandle
+from ..models.loading import load_model, resolve_device, resolve_dtype
+from ..plugins import Registry, load_registry
+from ..pruning import guard_verdict
+from .cells import BenchmarkItems, cell_from_scores, load_benchmark, profile_from_scores
+from .fingerprint import model_fingerprint
+from .outputs import write_outputs
+from .request import CompareRequest
+from .result import CompareResult
+from .sequences import plan_method
+from .store import Store, content_key
+from .variants import Variant, variant_scores
+
+
+@dataclass(frozen=True)
+class GridProgress:
+    """Where the grid stands: pieces of work done of `total` (`cached` of them read from the store)."""
+
+    done: int
+    total: int
+    cached: int
+    description: str
+
+
+def _check_writable(directory: Path) -> None:
+    """Refuse an output directory that cannot be created or written, before anything is loaded."""
+    existing = directory.expanduser().resolve()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise DrtframeError(f"cannot write results to {directory}: {existing} is not a writable directory")
+
+
+class _Tally:
+    """Counts finished work and reports it through the caller's callback."""
+
+    def __init__(self, report: Callable[[GridProgress], None], total: int) -> None:
+        self.report, self.total, self.done, self.cached = report, total, 0, 0
+        self.description = "starting"
+
+    def say(self, description: str) -> None:
+        self.description = description
+        self.report(GridProgress(self.done, self.total, self.cached, description))
+
+    def finish(self, n: int = 1, cached: bool = False) -> None:
+        self.done += n
+        self.cached += n if cached else 0
+        self.say(self.description)
+
+
+def compare(request: CompareRequest, registry: Registry | None = None,
+            progress: Callable[[GridProgress], None] = lambda p: None) -> CompareResult:
+    """Run (or resume) the grid of `request` and write its outputs to `request.output_dir`."""
+    registry = registry or load_registry()
+    request.check()
+    methods = {name: resolve_method(registry, name, request.options.get(name, {})) for name in request.methods}
+    if any(m.scorer.needs_calibration for m in methods.values()):
+        request.calibration.check()
+    benches = [load_benchmark(registry, name, request.eval_split, request.format, request.limit, request.local_data)
+               for name in request.benchmarks]
+    guard = request.guard.load(registry) if request.guard else None
+    _check_writable(request.output_dir)
+
+    per_variant = (1 if guard else 0) + len(benches)
+    tally = _Tally(progress, len(methods) + per_variant * (1 + len(methods) * len(request.budgets)))
+    tally.say(f"loading {request.model.source}")
+    handle = load_model(request.model, registry)
+    if max(request.budgets) >= handle.num_layers:
+        raise DrtframeError(f"--remove {max(request.budgets)} leaves no blocks: the model has {handle.num_layers}")
+    store = Store(request.output_dir)
+    store.check_writable()
+    tally.say("fingerprinting the weights")
+    dtype = str(resolve_dtype(request.model.dtype, resolve_device(request.model.device))).removeprefix("torch.")
+    base_key = {"model": model_fingerprint(handle), "dtype": dtype, "drtframe": _version()}
+
+    outcomes = []
+    for name, method in methods.items():
+        tally.say(f"planning {name}")
+        outcome, cached = plan_method(name, method, handle, request.budgets, request.calibration, request.batch_size,
+                                      store, base_key, status=tally.say)
+        outcomes.append(outcome)
+        tally.finish(cached=cached)
+    variants = [()] + sorted({v for o in outcomes for v in o.removed.values() if v is not None})
+    tally.total = tally.done + per_variant * len(variants)
+
+    profiles = {}
+    if guard:
+        items, record = guard
+        key = {**base_key, "kind": "profile", "items": content_key({"items": [
+            [i.contexts, i.continuations, i.gold] for i in items]})}
+        profiles = _run(handle, variants, key, store, tally, request.replay, "guard items", items,
+                        lambda scores, v: profile_from_scores(scores, items, _kept(handle, v)), per_layer=True)
+        dense_layer = profiles[()]["transition_layer"]
+        for variant, profile in profiles.items():
+            profile["verdict"] = guard_verdict(dense_layer, profile["transition_layer"])
+    cells = {}
+    for bench in benches:
+        key = {**base_key, "kind": "cell", **bench.identity()}
+        done = _run(handle, variants, key, store, tally, request.replay, bench.name, bench.items,
+                    lambda scores, v, b=bench: cell_from_scores(b, scores))
+        cells.update({(v, bench.name): cell for v, cell in done.items()})
+
+    result = CompareResult(
+        request, {"source": request.model.source, "fingerprint": base_key["model"], "num_layers": handle.num_layers,
+                  "dtype": dtype}, tuple(outcomes), tuple(_bench_info(b) for b in benches), cells, profiles,
+        guard[1] if guard else None, tally.done - tally.cached, tally.cached)
+    tally.say("writing results")
+    write_outputs(result, request.output_dir)
+    return result
+
+
+def _run(handle: ModelHandle, variants: list[Variant], base_key: dict, store: Store, tally: _Tally, replay: bool,
+         label: str, items, build: Callable, per_layer: bool = False) -> dict[Variant, dict]:
+    """Every variant's stored value; the missing ones computed (dense first, then each by replay) and stored."""
+    found, missing = {}, []
+    for variant in variants:
+        value = store.get(base_key["kind"], content_key({**base_key, "removed": list(variant)}))
+        if value is None:
+            missing.append(variant)
+        else:
+            found[variant] = value
+    tally.finish(len(found), cached=True)
+    for variant, scores in variant_scores(handle, items, missing, per_layer, replay):
+        value = build(scores, variant)
+        store.put(base_key["kind"], content_key({**base_key, "removed": list(variant)}), value)
+        found[variant] = value
+        tally.finish()
+        tally.say(f"{label}: {len(found)}/{len(variants)} variants done")
+    return {v: found[v] for v in variants}
+
+
+def _kept(handle: ModelHandle, variant: Variant) -> tuple[int, ...]:
+    return tuple(i for i in handle.kept if i not in variant)
+
+
+def _bench_info(bench: BenchmarkItems) -> dict:
+    return {"name": bench.name, "split": bench.split, "format": bench.format, "n": len(bench.items),
+            "chance": bench.chance, "items_key": bench.identity()["items"]}
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

@@ -1,0 +1,102 @@
+"""Each method's removals for every budget of the grid, planned as few times as possible and cached.
+
+A prefix-consistent schedule (`Schedule.prefix_consistent`: one_shot, iterative, decisive_phase)
+is planned once, for the largest budget, and its first k removals serve budget k. Any other
+schedule (contiguous: the best run of 4 need not contain the best run of 2) is planned per budget.
+A schedule that stops early (`ScheduleStopped`, as decision_guided does before the Silent Phase)
+keeps the removals it chose; budgets beyond them show where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..calibration import WIKITEXT2, WIKITEXT2_SAMPLE, CalibrationSpec
+from ..calibration_items import scorer_items
+from ..errors import ScheduleStopped
+from ..methods import Method
+from ..models.handle import ModelHandle
+from .store import Store, content_key
+
+
+@dataclass(frozen=True)
+class MethodOutcome:
+    """What a method removes at each budget: `removed[k]` (original indices, sorted) or None past a stop."""
+
+    method: str  # as the user wrote it
+    resolved: str  # scorer@schedule
+    prefix_consistent: bool
+    order: tuple[int, ...]  # the removal order (for non-prefix schedules: the plan of the largest budget)
+    removed: dict[int, tuple[int, ...] | None]
+    stopped_after: int | None  # how many removals the schedule made before it stopped
+    message: str | None
+    calibration: dict | None
+    calibration_items: dict | None
+
+    def to_json(self) -> dict:
+        return {"method": self.method, "resolved": self.resolved, "prefix_consistent": self.prefix_consistent,
+                "order": list(self.order), "removed": {str(k): list(v) if v is not None else None
+                                                        for k, v in self.removed.items()},
+                "stopped_after": self.stopped_after, "message": self.message, "calibration": self.calibration,
+                "calibration_items": self.calibration_items}
+
+
+def calibration_identity(spec: CalibrationSpec) -> dict:
+    """The calibration as it enters a key: a file by its content, the named texts by name."""
+    identity = spec.as_dict()
+    if spec.source not in (WIKITEXT2, WIKITEXT2_SAMPLE):
+        identity["source"] = content_key({"text": Path(spec.source).expanduser().read_text(encoding="utf-8")})
+    return identity
+
+
+def _plan(method: Method, handle: ModelHandle, k: int, calibration: CalibrationSpec, batch_size: int,
+          status: Callable[[str], None]) -> dict:
+    """Plan `k` removals; a stop keeps what was chosen."""
+    try:
+        plan = method.plan(handle, k, calibration, batch_size, status)
+        return {"order": list(plan.order), "planned": k, "stopped_after": None, "message": None}
+    except ScheduleStopped as stop:
+        return {"order": list(stop.order), "planned": k, "stopped_after": len(stop.order), "message": str(stop)}
+
+
+def plan_method(name: str, method: Method, handle: ModelHandle, budgets: tuple[int, ...], calibration: CalibrationSpec,
+                batch_size: int, store: Store, base_key: dict, status: Callable[[str], None] = lambda m: None,
+                ) -> tuple[MethodOutcome, bool]:
+    """The method's removals at every budget, and whether they all came from the cache."""
+    calibrated = method.scorer.needs_calibration
+    key = {**base_key, "kind": "sequence", "method": method.name, "options": method.scorer.options.model_dump(),
+           "schedule_options": method.schedule.options.model_dump(),
+           "calibration": calibration_identity(calibration) if calibrated else None,
+           "batch_size": batch_size if calibrated else None, "calibration_items": scorer_items(method.scorer)}
+    prefix = method.schedule.prefix_consistent
+    cached = True
+
+    def planned(k: int) -> dict:
+        """A cached plan that covers k removals (for a prefix schedule, any longer one or one that stopped)."""
+        nonlocal cached
+        entry_key = content_key({**key, "k": None if prefix else k})
+        entry = store.get("sequences", entry_key)
+        if entry is None or (entry["planned"] < k and entry["stopped_after"] is None):
+            cached = False
+            entry = _plan(method, handle, k, calibration, batch_size, status)
+            store.put("sequences", entry_key, entry)
+        return entry
+
+    def removed(entry: dict, k: int) -> tuple[int, ...] | None:
+        return tuple(sorted(entry["order"][:k])) if len(entry["order"]) >= k else None
+
+    if prefix:
+        entry = planned(max(budgets))
+        by_budget = {k: removed(entry, k) for k in budgets}
+        last = entry
+    else:
+        entries = {k: planned(k) for k in budgets}
+        by_budget = {k: removed(entries[k], k) for k in budgets}
+        last = entries[max(budgets)]
+    stop = next((e for e in ([last] if prefix else entries.values()) if e["stopped_after"] is not None), None)
+    outcome = MethodOutcome(name, method.name, prefix, tuple(last["order"]), by_budget,
+                            stop["stopped_after"] if stop else None, stop["message"] if stop else None,
+                            calibration.as_dict() if calibrated else None, scorer_items(method.scorer))
+    return outcome, cached

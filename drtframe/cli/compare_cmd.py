@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..comparison.request import (DEFAULT_BENCHMARKS, DEFAULT_BUDGETS, DEFAULT_CALIBRATION, DEFAULT_LIMIT,
-                                  DEFAULT_METHODS, SAMPLE)
+from ..comparison.request import (DEFAULT_BENCHMARKS, DEFAULT_BUDGETS, DEFAULT_CALIBRATION, DEFAULT_GUARD_ITEMS,
+                                  DEFAULT_LIMIT, DEFAULT_METHODS, SAMPLE)
 from .calibration_options import calibration_options
 from .console import console, out
 from .options import model_options
@@ -35,7 +35,8 @@ from .options import model_options
 @click.option("--guard/--no-guard", default=True, show_default=True,
               help="Take every variant's decision profile on the guard items (the packaged ARC-Easy sample, "
                    "validation rows 470-569) and flag variants that lost the decision transition as collapsed.")
-@click.option("--guard-items", type=int, default=100, show_default=True, help="How many guard items (2-100).")
+@click.option("--guard-items", type=int, default=DEFAULT_GUARD_ITEMS, show_default=True,
+              help="How many guard items (2-100; fewer make the verdict noisier).")
 @click.option("--output-dir", "-O", type=click.Path(path_type=Path, file_okay=False), default=Path("drtframe-results"),
               show_default=True, help="Results, plots and the cache that makes reruns and resumes instant.")
 def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, calibration, batch_size, options, guard,

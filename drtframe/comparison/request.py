@@ -20,8 +20,11 @@ DEFAULT_METHODS = ("block_influence", "angular_distance", "perplexity", "reverse
 DEFAULT_BUDGETS = (2, 4, 8)
 DEFAULT_BENCHMARKS = ("arc_easy", "piqa")
 DEFAULT_LIMIT = 100
-# Few tokens: planning must fit the default's time budget (SLEB re-scores every block after each removal).
-DEFAULT_CALIBRATION = CalibrationSpec(WIKITEXT2_SAMPLE, 8, 128)
+# Few tokens and guard items, so that the default grid runs in minutes on two CPU cores: SLEB re-scores
+# every block after each removal (8 x 128 tokens took 6 min for K=8 here), and a lens profile costs
+# about 2.5 evaluations of its items. Pass more for real studies (docs/compare.md).
+DEFAULT_CALIBRATION = CalibrationSpec(WIKITEXT2_SAMPLE, 4, 64)
+DEFAULT_GUARD_ITEMS = 50
 SAMPLE_EVAL_DIR = SAMPLE_DIR / "eval"
 SAMPLE_EVAL_ROWS = {"arc_easy": 200, "piqa": 200}  # validation rows 0..N-1 shipped in SAMPLE_EVAL_DIR
 SAMPLE_SPLIT = "validation"
@@ -50,7 +53,7 @@ class CompareRequest:
     data_dir: str = SAMPLE
     calibration: CalibrationSpec = DEFAULT_CALIBRATION
     options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    guard: ItemWindow | None = field(default_factory=ItemWindow.sample)
+    guard: ItemWindow | None = field(default_factory=lambda: ItemWindow.sample(DEFAULT_GUARD_ITEMS))
     output_dir: Path = Path("drtframe-results")
     batch_size: int = 8
     replay: bool = True
@@ -87,6 +90,9 @@ class CompareRequest:
         if unused:
             raise DrtframeError(f"-o names method {sorted(unused)[0]!r}, which is not in --methods "
                                 f"({', '.join(self.methods)})")
+
+    def check_data(self) -> None:
+        """Refuse data the packaged rows cannot give, or a --data-dir that is not a directory."""
         if self.data_dir == SAMPLE:
             missing = [b for b in self.benchmarks if b not in SAMPLE_EVAL_ROWS]
             if missing:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..calibration_items import ItemWindow
 from ..errors import DrtframeError
+from ..evaluation.runner import resolve_benchmark
 from ..methods import resolve_method
 from ..models.handle import ModelHandle
 from ..models.loading import load_model, resolve_device, resolve_dtype
@@ -67,6 +68,9 @@ def compare(request: CompareRequest, registry: Registry | None = None,
     registry = registry or load_registry()
     request.check()
     methods = {name: resolve_method(registry, name, request.options.get(name, {})) for name in request.methods}
+    for name in request.benchmarks:
+        resolve_benchmark(registry, name)  # an unknown name is told apart from missing data
+    request.check_data()
     if any(m.scorer.needs_calibration for m in methods.values()):
         request.calibration.check()
     benches = [load_benchmark(registry, name, request.eval_split, request.format, request.limit, request.local_data)

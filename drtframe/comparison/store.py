@@ -28,6 +28,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same directory and a rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide results from the user's group
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

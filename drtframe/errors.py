@@ -22,3 +22,7 @@ class ScheduleStopped(DrtframeError):
     def __init__(self, message: str, order: tuple[int, ...]) -> None:
         super().__init__(message)
         self.order = tuple(order)
+
+
+class DrtframeWarning(UserWarning):
+    """Something the user should know that does not stop the run; the CLI shows it as one line."""

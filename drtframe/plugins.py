@@ -1,26 +1,31 @@
 """The plugin manager and the registry of named methods it builds.
 
 Nothing is loaded as an import side effect: `plugin_manager()` makes a fresh manager, loads the
-`drtframe` entry-point group (built-ins take that path too), and records every plugin that fails
-to import, to validate or to register, so the others still work and `drtframe plugins` can show
-what broke. Set DRTFRAME_BLOCK_PLUGINS=name1,name2 to skip entry points by name.
+`drtframe` entry-point group (built-ins take that path too, first), and records every plugin that
+fails to import, to validate or to register, so the others still work and `drtframe plugins` can
+show what broke. Registration is all or nothing per plugin: a plugin whose hook raises, or that
+registers a name another plugin already holds (the built-in or the first registrant keeps it),
+leaves nothing of itself registered. Set DRTFRAME_BLOCK_PLUGINS=name1,name2 to skip entry points
+by name.
 """
 
 from __future__ import annotations
 
 import os
-import traceback
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 import pluggy
 
 from . import hookspecs
-from .errors import DrtframeError
-from .suggest import unknown_name
+from .errors import DrtframeError, DrtframeWarning
+from .plugin_faults import fault
+from .suggest import did_you_mean, unknown_name
 
 ENTRY_POINT_GROUP = "drtframe"
 BLOCK_ENV = "DRTFRAME_BLOCK_PLUGINS"
+BUILTIN_DISTRIBUTION = "drtframe"
 
 # kind -> the hook that registers it
 KINDS = {
@@ -40,6 +45,9 @@ class PluginFailure:
     distribution: str
     error: str
 
+    def note(self) -> str:
+        return f"plugin {self.plugin!r} failed to load: {self.error}"
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -53,6 +61,15 @@ class Entry:
     version: str
     description: str
 
+    def provider(self) -> str:
+        """"plugin 'p' (distribution 1.0)", for messages."""
+        origin = f" ({self.distribution} {self.version})" if self.distribution != "-" else ""
+        return f"plugin {self.plugin!r}{origin}"
+
+    def who(self) -> str:
+        """"scorer 'x' of plugin 'p' (distribution 1.0)", for messages about this entry."""
+        return f"{self.kind} {self.name!r} of {self.provider()}"
+
 
 class PluginManager(pluggy.PluginManager):
     """pluggy's manager with drtframe's hookspecs, entry-point loading and failure records."""
@@ -61,38 +78,66 @@ class PluginManager(pluggy.PluginManager):
         super().__init__("drtframe")
         self.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
-        self._origins: dict[str, tuple[str, str]] = {}
+        self._origins: dict[str, tuple[str, str]] = {}  # in registration order
 
     def register_plugin(self, plugin: object, name: str, distribution: str = "-", version: str = "-") -> bool:
         """Register one plugin; on a validation error (e.g. a misspelt hook) record it and skip it."""
         try:
             self.register(plugin, name=name)
-            self.check_pending()
+            self._check_hook_names(plugin)
         except Exception as exc:  # a broken plugin must not take the others down
             if self.is_registered(plugin):
                 self.unregister(plugin)
-            self.failures.append(PluginFailure(name, distribution, _one_line(exc)))
+            error = str(exc) if isinstance(exc, DrtframeError) else fault(exc, _module_of(plugin))
+            self.failures.append(PluginFailure(name, distribution, error))
             return False
         self._origins[name] = (distribution, version)
         return True
 
+    def _check_hook_names(self, plugin: object) -> None:
+        """pluggy's check_pending for one plugin, with the closest real hook for a misspelt one."""
+        for caller in self.get_hookcallers(plugin) or []:
+            if caller.has_spec() or all(impl.optionalhook for impl in caller.get_hookimpls()):
+                continue
+            hint = did_you_mean(caller.name, KINDS.values(), n=1) or f"drtframe's hooks: {', '.join(KINDS.values())}"
+            raise DrtframeError(f"unknown hook {caller.name!r} ({hint})")
+
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
+        """Load every entry point of `group` not blocked, drtframe's own first, then by name."""
         blocked = {n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()}
-        for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        found = sorted(entry_points(group=group), key=lambda e: (_distribution(e) != BUILTIN_DISTRIBUTION, e.name))
+        for name in sorted(blocked - {ep.name for ep in found}):
+            hint = did_you_mean(name, [ep.name for ep in found]) or "list them with 'drtframe plugins'"
+            warnings.warn(f"{BLOCK_ENV} names {name!r}, which is no installed plugin's entry point; {hint}",
+                          DrtframeWarning, stacklevel=2)
+        for ep in found:
             if ep.name in blocked or self.is_blocked(ep.name) or self.get_plugin(ep.name) is not None:
                 continue
-            dist = ep.dist.name if ep.dist else "-"
+            dist = _distribution(ep)
             version = ep.dist.version if ep.dist else "-"
             try:
                 plugin = ep.load()
             except Exception as exc:
-                self.failures.append(PluginFailure(ep.name, dist, _one_line(exc)))
+                self.failures.append(PluginFailure(ep.name, dist, fault(exc, ep.module)))
                 continue
             self.register_plugin(plugin, ep.name, dist, version)
 
     def origin(self, plugin_name: str) -> tuple[str, str]:
         """(distribution, version) of a registered plugin, or ('-', '-') when not installed."""
         return self._origins.get(plugin_name, ("-", "-"))
+
+    def plugin_names(self) -> list[str]:
+        """Registered plugins, in the order they were registered."""
+        return list(self._origins)
+
+
+def _distribution(ep) -> str:
+    return ep.dist.name if ep.dist else "-"
+
+
+def _module_of(plugin: object) -> str:
+    """The module a plugin's code lives in (a plugin is a module, or an instance of a class)."""
+    return getattr(plugin, "__name__", None) or type(plugin).__module__
 
 
 def plugin_manager(load_entry_points: bool = True) -> PluginManager:
@@ -109,36 +154,44 @@ class Registry:
     def __init__(self, pm: PluginManager) -> None:
         self.failures = list(pm.failures)
         self._entries: dict[tuple[str, str], Entry] = {}
+        for plugin_name in pm.plugin_names():
+            self._add_plugin(pm, plugin_name)
+
+    def _add_plugin(self, pm: PluginManager, plugin_name: str) -> None:
+        """Everything one plugin registers, or nothing of it when a hook raises or a name is taken."""
+        distribution, version = pm.origin(plugin_name)
+        plugin = pm.get_plugin(plugin_name)
+        pending: dict[tuple[str, str], Entry] = {}
+
         for kind, hook_name in KINDS.items():
             for impl in getattr(pm.hook, hook_name).get_hookimpls():
-                self._collect(pm, kind, impl)
+                if impl.plugin_name != plugin_name:
+                    continue
 
-    def _collect(self, pm: PluginManager, kind: str, impl: pluggy.HookImpl) -> None:
-        distribution, version = pm.origin(impl.plugin_name)
-        pending: list[Entry] = []
+                def register(obj: object, kind: str = kind) -> None:
+                    name = getattr(obj, "name", None)
+                    if not isinstance(name, str) or not name:
+                        raise TypeError(f"{obj!r} has no 'name'")
+                    if (kind, name) in pending:
+                        raise DrtframeError(f"registers {kind} {name!r} twice")
+                    describe = getattr(obj, "description", "")
+                    description = describe() if callable(describe) else describe
+                    pending[kind, name] = Entry(kind, name, obj, plugin_name, distribution, version, description)
 
-        def register(obj: object) -> None:
-            name = getattr(obj, "name", None)
-            if not isinstance(name, str) or not name:
-                raise TypeError(f"{obj!r} has no 'name'")
-            describe = getattr(obj, "description", "")
-            description = describe() if callable(describe) else describe
-            pending.append(Entry(kind, name, obj, impl.plugin_name, distribution, version, description))
-
-        try:
-            impl.function(**{arg: register for arg in impl.argnames})
-        except Exception as exc:
-            self.failures.append(PluginFailure(impl.plugin_name, distribution, f"{impl.function.__name__}: {_one_line(exc)}"))
+                try:
+                    impl.function(**{arg: register for arg in impl.argnames})
+                except Exception as exc:
+                    error = str(exc) if isinstance(exc, DrtframeError) else fault(exc, _module_of(plugin))
+                    self.failures.append(PluginFailure(plugin_name, distribution, f"{hook_name}: {error}"))
+                    return
+        taken = [(entry, self._entries[key]) for key, entry in pending.items() if key in self._entries]
+        if taken:
+            entry, holder = taken[0]
+            self.failures.append(PluginFailure(plugin_name, distribution, (
+                f"{entry.kind} name {entry.name!r} is taken by {holder.provider()}; block one of the two "
+                f"with {BLOCK_ENV}, or uninstall one")))
             return
-        for entry in pending:
-            key = (entry.kind, entry.name)
-            other = self._entries.get(key)
-            if other is not None:
-                raise DrtframeError(
-                    f"{entry.kind} {entry.name!r} is registered twice: by plugin {other.plugin!r} "
-                    f"(distribution {other.distribution}) and by plugin {entry.plugin!r} "
-                    f"(distribution {entry.distribution}); uninstall one or block it with {BLOCK_ENV}")
-            self._entries[key] = entry
+        self._entries.update(pending)
 
     def entries(self, kind: str | None = None) -> list[Entry]:
         return sorted((e for e in self._entries.values() if kind in (None, e.kind)), key=lambda e: (e.kind, e.name))
@@ -146,17 +199,20 @@ class Registry:
     def names(self, kind: str) -> list[str]:
         return [e.name for e in self.entries(kind)]
 
-    def get(self, kind: str, name: str) -> object:
-        """The object registered as `name`, or an error that suggests close names."""
+    def failure_notes(self) -> list[str]:
+        """One line per plugin that failed to load, to say where a missing name may have gone."""
+        return [f.note() for f in self.failures]
+
+    def entry(self, kind: str, name: str) -> Entry:
+        """The entry registered as `name`, or an error that suggests close names and names failed plugins."""
         entry = self._entries.get((kind, name))
         if entry is None:
-            raise unknown_name(kind, name, self.names(kind))
-        return entry.obj
+            raise unknown_name(kind, name, self.names(kind), self.failure_notes())
+        return entry
 
-
-def _one_line(exc: BaseException) -> str:
-    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    return " ".join(text.split())
+    def get(self, kind: str, name: str) -> object:
+        """The object registered as `name` (see `entry`)."""
+        return self.entry(kind, name).obj
 
 
 def load_registry() -> Registry:

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 import drtframe
 from drtframe.cli import cli
-from drtframe.errors import DrtframeError
+from drtframe.errors import DrtframeError, DrtframeWarning
 from drtframe.hookspecs import hookimpl
 from drtframe.methods import resolve_method
 from drtframe.plugins import PluginManager, Registry, plugin_manager
@@ -77,7 +77,7 @@ def test_third_party_plugin_is_listed_with_its_distribution(site):
     assert "drtframe-middle" in row and "2.3" in row and "Prefers the middle layers." in row
 
 
-def test_broken_plugins_are_reported_and_the_rest_still_load(site):
+def test_broken_plugins_are_reported_with_file_and_line_and_the_rest_still_load(site):
     make_dist(site, "drtframe-broken", {
         "p_broken": "import no_such_module_anywhere\n",
         "p_raises": "from drtframe import hookimpl\n@hookimpl\ndef drtframe_register_scorers(register):\n"
@@ -87,9 +87,12 @@ def test_broken_plugins_are_reported_and_the_rest_still_load(site):
     pm = plugin_manager()
     registry = Registry(pm)
     failures = {f.plugin: f for f in registry.failures}
-    assert "no_such_module_anywhere" in failures["broken"].error
-    assert "boom at register" in failures["raises"].error
-    assert "drtframe_register_scorer" in failures["typo"].error
+    assert failures["broken"].error == (f"ModuleNotFoundError: No module named 'no_such_module_anywhere' "
+                                        f"(at {site / 'p_broken.py'}:1)")
+    assert failures["raises"].error == (f"drtframe_register_scorers: RuntimeError: boom at register "
+                                        f"(at {site / 'p_raises.py'}:4)")
+    assert failures["typo"].error == ("unknown hook 'drtframe_register_scorer' "
+                                      "(did you mean 'drtframe_register_scorers'?)")
     assert all(f.distribution == "drtframe-broken" for f in failures.values())
     assert "reverse_order" in registry.names("scorer")
 
@@ -99,14 +102,82 @@ def test_broken_plugins_are_reported_and_the_rest_still_load(site):
     assert "reverse_order" in result.output
 
 
-def test_two_distributions_registering_one_name_is_a_clear_error(site):
+def test_an_unknown_name_says_which_plugins_failed_to_load(site, tiny_llama_dir):
+    make_dist(site, "drtframe-typo", {"p_typo": """
+        from drtframe import Scorer, hookimpl
+
+        class Zero(Scorer):
+            name = "zero_typo"
+            def score(self, ctx):
+                return [0.0] * ctx.handle.num_layers
+
+        @hookimpl
+        def drtframe_register_scorer(register):
+            register(Zero)
+        """}, {"typo": "p_typo"})
+    result = CliRunner().invoke(cli, ["score", "-m", str(tiny_llama_dir), "--method", "zero_typo"])
+    assert result.exit_code == 2
+    assert ("unknown scorer 'zero_typo'; plugin 'typo' failed to load: unknown hook 'drtframe_register_scorer' "
+            "(did you mean 'drtframe_register_scorers'?)") in " ".join(result.output.split())
+
+
+def test_a_name_taken_by_a_builtin_fails_the_newcomer_and_everything_it_registers(site, tiny_llama_dir):
+    """The plugin sorts before the built-in 'similarity' by name; the built-in still keeps its name."""
+    make_dist(site, "drtframe-dup", {"p_dup": SCORER_PLUGIN.format(name="block_influence") + """
+class Mine(Middle):
+    name = "mine"
+
+@hookimpl
+def drtframe_register_schedules(register):
+    register(Mine)
+"""}, {"aaa_dup": "p_dup"})
+    registry = Registry(plugin_manager())
+    assert registry.entry("scorer", "block_influence").plugin == "similarity"
+    assert "mine" not in registry.names("schedule")
+    failure = next(f for f in registry.failures if f.plugin == "aaa_dup")
+    assert failure.error.startswith("scorer name 'block_influence' is taken by plugin 'similarity' (drtframe ")
+    assert "DRTFRAME_BLOCK_PLUGINS" in failure.error
+
+    listing = CliRunner().invoke(cli, ["plugins"])
+    assert listing.exit_code == 0 and "aaa_dup" in listing.output and "block_influence" in listing.output
+    result = CliRunner().invoke(cli, ["score", "-m", str(tiny_llama_dir), "--method", "reverse_order@mine"])
+    assert result.exit_code == 2
+    assert "plugin 'aaa_dup' failed to load: scorer name 'block_influence' is taken" in " ".join(result.output.split())
+
+
+def test_between_two_plugins_the_first_registrant_keeps_the_name(site):
     make_dist(site, "drtframe-one", {"p_good": SCORER_PLUGIN.format(name="same")}, {"one": "p_good"})
     make_dist(site, "drtframe-two", {"p_dup": SCORER_PLUGIN.format(name="same")}, {"two": "p_dup"})
-    with pytest.raises(DrtframeError) as info:
-        Registry(plugin_manager())
-    assert "drtframe-one" in str(info.value) and "drtframe-two" in str(info.value) and "'same'" in str(info.value)
+    registry = Registry(plugin_manager())
+    assert registry.entry("scorer", "same").distribution == "drtframe-one"
+    assert [(f.plugin, f.distribution) for f in registry.failures] == [("two", "drtframe-two")]
+    assert "taken by plugin 'one' (drtframe-one 1.0)" in registry.failures[0].error
+
+
+def test_a_plugin_that_fails_halfway_leaves_nothing_registered(site):
+    make_dist(site, "drtframe-half", {"p_broken": SCORER_PLUGIN.format(name="first_half") + """
+class Nameless:
+    pass
+
+@hookimpl
+def drtframe_register_schedules(register):
+    register(Nameless)
+"""}, {"half": "p_broken"})
+    registry = Registry(plugin_manager())
+    assert "first_half" not in registry.names("scorer")
+    (failure,) = registry.failures
+    assert failure.plugin == "half" and "has no 'name'" in failure.error
+    assert failure.error.endswith(f"(at {site / 'p_broken.py'}:20)")
+
+
+def test_a_blocked_name_that_matches_no_plugin_is_warned_about(monkeypatch):
+    monkeypatch.setenv("DRTFRAME_BLOCK_PLUGINS", "similarty")
+    with pytest.warns(DrtframeWarning, match="'similarty', which is no installed plugin's entry point; "
+                                             "did you mean 'similarity'"):
+        registry = Registry(plugin_manager())
+    assert "block_influence" in registry.names("scorer")
     result = CliRunner().invoke(cli, ["plugins"])
-    assert result.exit_code == 2 and "registered twice" in result.output
+    assert result.exit_code == 0 and "Warning: DRTFRAME_BLOCK_PLUGINS names 'similarty'" in result.output
 
 
 def test_environment_variable_blocks_plugins(monkeypatch):

@@ -3,25 +3,39 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
-from ..errors import DrtframeError
+from ..errors import DrtframeError, DrtframeWarning
 from .console import console
 
 
 class _Group(click.Group):
-    """Turns drtframe's errors into one line and their exit status, and Ctrl-C into a clean stop."""
+    """Turns drtframe's errors into one line and their exit status, its warnings into one line each,
+    and Ctrl-C into a clean stop."""
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", DrtframeWarning)
+                warnings.showwarning = _show_warning(warnings.showwarning)
+                return super().invoke(ctx)
         except DrtframeError as exc:
             console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             console.print("[yellow]Interrupted; nothing was written.[/]")
             ctx.exit(130)
+
+
+def _show_warning(show):
+    def one_line(message, category, *args, **kwargs):
+        if issubclass(category, DrtframeWarning):
+            console.print(f"[bold yellow]Warning:[/] {message}", highlight=False, soft_wrap=True)
+        else:
+            show(message, category, *args, **kwargs)
+    return one_line
 
 
 @click.group(cls=_Group)

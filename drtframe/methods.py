@@ -9,9 +9,10 @@ from .calibration import CalibrationSpec, calibration_tokens
 from .errors import DrtframeError
 from .models.handle import ModelHandle
 from .options import build_options
+from .plugin_checks import checked
 from .plugins import Registry
-from .schedule import PrunePlan, Schedule
-from .scoring import Scorer, ScoringContext
+from .schedule import SCHEDULE_CHECKS, PrunePlan, Schedule
+from .scoring import SCORER_CHECKS, Scorer, ScoringContext
 from .suggest import unknown_name
 
 
@@ -51,10 +52,16 @@ class Method:
 
 
 def resolve_method(registry: Registry, spec: str, options: Mapping[str, str] | None = None) -> Method:
-    """Parse `scorer` or `scorer@schedule`; split `options` between the two by their schemas."""
+    """Parse `scorer` or `scorer@schedule`; split `options` between the two by their schemas.
+
+    The scorer and schedule answer through their checks (`plugin_checks`), so what they return is
+    checked wherever they are called from.
+    """
     scorer_name, _, schedule_name = spec.partition("@")
-    scorer_cls = registry.get("scorer", scorer_name)
-    schedule_cls = registry.get("schedule", schedule_name or scorer_cls.default_schedule)
+    scorer_entry = registry.entry("scorer", scorer_name)
+    scorer_cls = scorer_entry.obj
+    schedule_entry = registry.entry("schedule", schedule_name or scorer_cls.default_schedule)
+    schedule_cls = schedule_entry.obj
     options = dict(options or {})
     scorer_keys = {k: v for k, v in options.items() if k in scorer_cls.Options.model_fields}
     schedule_keys = {k: v for k, v in options.items() if k in schedule_cls.Options.model_fields}
@@ -64,11 +71,12 @@ def resolve_method(registry: Registry, spec: str, options: Mapping[str, str] | N
         raise unknown_name(f"option of {spec}", sorted(unknown)[0], known)
     scorer = scorer_cls(build_options(scorer_cls.Options, scorer_keys, scorer_name))
     schedule = schedule_cls(build_options(schedule_cls.Options, schedule_keys, schedule_cls.name))
-    return Method(f"{scorer_cls.name}@{schedule_cls.name}", scorer, schedule)
+    return Method(f"{scorer_cls.name}@{schedule_cls.name}", checked(scorer, scorer_entry, SCORER_CHECKS),
+                  checked(schedule, schedule_entry, SCHEDULE_CHECKS))
 
 
 def find_architecture(registry: Registry, model_type: str):
-    """The registered Architecture that handles `config.model_type`, or a clear error."""
+    """The registered Architecture that handles `config.model_type`, or a clear error (naming failed plugins)."""
     supported = []
     for arch in (e.obj for e in registry.entries("architecture")):
         if model_type in arch.model_types:
@@ -76,4 +84,5 @@ def find_architecture(registry: Registry, model_type: str):
         supported.extend(arch.model_types)
     raise DrtframeError(
         f"drtframe does not know where the decoder blocks of model type {model_type!r} live; "
-        f"supported: {', '.join(sorted(supported))} (a plugin can add more)")
+        f"supported: {', '.join(sorted(supported))} (a plugin can add more)"
+        + "".join(f"; {note}" for note in registry.failure_notes()))

@@ -49,3 +49,18 @@ def scores_in_original_numbering(ctx: ScoringContext, scores: list[float]) -> tu
     """Spread scores of the current layers over the original layer indices."""
     by_original = dict(zip(ctx.handle.kept, scores))
     return tuple(by_original.get(i) for i in range(ctx.handle.original_num_layers))
+
+
+def _plan_problem(plan: object, scorer: Scorer, ctx: ScoringContext, k: int, progress: Progress | None = None
+                  ) -> str | None:
+    if not isinstance(plan, PrunePlan):
+        return f"returned {type(plan).__name__}, not a PrunePlan"
+    removed = set(plan.removed)
+    if len(plan.removed) != k or len(removed) != k or not removed <= set(ctx.handle.kept):
+        return (f"returned a plan removing layers {list(plan.removed)}; it must remove {k} different layers "
+                f"of ctx.handle.kept (original numbering)")
+    return None
+
+
+# what `checked` holds a schedule's methods to (see plugin_checks)
+SCHEDULE_CHECKS = {"plan": _plan_problem}

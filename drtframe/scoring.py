@@ -11,6 +11,7 @@ import torch
 
 from .errors import DrtframeError
 from .models.handle import ModelHandle
+from .plugin_checks import count_problem
 from .plugin_class import PluginClass
 
 
@@ -55,3 +56,18 @@ class Scorer(PluginClass):
         """
         single = self.score(ctx)
         return [sum(single[i:i + n]) for i in range(len(single) - n + 1)]
+
+
+def _scores_problem(scores: object, ctx: ScoringContext) -> str | None:
+    layers = ctx.handle.num_layers
+    return count_problem(scores, layers, "scores", f"a model of {layers} layers (one per layer)")
+
+
+def _runs_problem(scores: object, ctx: ScoringContext, n: int) -> str | None:
+    layers = ctx.handle.num_layers
+    runs = max(layers - n + 1, 0)
+    return count_problem(scores, runs, "run scores", f"the {runs} runs of {n} adjacent layers in a model of {layers}")
+
+
+# what `checked` holds a scorer's methods to (see plugin_checks)
+SCORER_CHECKS = {"score": _scores_problem, "score_runs": _runs_problem}

@@ -40,7 +40,7 @@ def command(model, benchmark, fmt, limit, data_dir, split, probes, probe_options
     from ..options import parse_option_pairs
     from ..plugins import load_registry
     from ..probing.plots import plot_profile, plot_trace
-    from ..probing.report import configured_probes, run_probes
+    from ..probing.report import configured_probes, plotted_metrics, run_probes
     from ..probing.trace import trace_removals
     from .progress import item_progress
 
@@ -71,7 +71,7 @@ def command(model, benchmark, fmt, limit, data_dir, split, probes, probe_options
         console.print(f"profile written to {output}")
     if plot:
         title = f"{model.source} on {bench.name} ({report['format']}, n={len(items)})"
-        plot_profile(profile, plot, title)
+        plot_profile(profile, plot, title, plotted_metrics(report))
         console.print(f"plot written to {plot}")
         if trace is not None:
             trace_path = plot.with_name(plot.stem + "-trace" + plot.suffix)

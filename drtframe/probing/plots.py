@@ -1,7 +1,9 @@
-"""Pictures of a decision profile: curves with the phases shaded, Option Frequency, trace heatmap."""
+"""Pictures of a decision profile: curves with the phases shaded, Option Frequency, the other probes'
+metrics, trace heatmap."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from .profile import DecisionProfile
@@ -16,11 +18,16 @@ def _pyplot():
     return plt
 
 
-def plot_profile(profile: DecisionProfile, path: Path, title: str) -> None:
-    """Margin and accuracy over layers (Silent Phase shaded), and Option Frequency as stacked areas."""
+def plot_profile(profile: DecisionProfile, path: Path, title: str, metrics: Mapping[str, list[float]] | None = None
+                 ) -> None:
+    """Margin and accuracy over layers (Silent Phase shaded), Option Frequency as stacked areas, and
+    below them each of `metrics` (other probes' per-layer numbers, e.g. a plugin's) as a curve."""
     plt = _pyplot()
+    metrics = metrics or {}
     layers = list(range(profile.num_layers))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, height_ratios=[3, 2])
+    rows = 3 if metrics else 2
+    fig, (top, bottom, *rest) = plt.subplots(rows, 1, figsize=(9, 7 + 2.5 * (rows - 2)), sharex=True,
+                                             height_ratios=[3, 2, 2][:rows])
     top.plot(layers, profile.acc, marker="o", label="lens accuracy")
     top.plot(layers, profile.decision_margin, marker="s", label="mean Decision Margin")
     top.axhline(profile.transition.baseline, color="grey", ls=":", label="best constant answer")
@@ -41,9 +48,14 @@ def plot_profile(profile: DecisionProfile, path: Path, title: str) -> None:
     freq = list(zip(*profile.option_frequency))
     bottom.stackplot(layers, *freq, labels=[chr(65 + o) for o in range(len(freq))], alpha=0.8)
     bottom.set_ylabel("Option Frequency")
-    bottom.set_xlabel("layer (block output)")
     bottom.set_ylim(0, 1)
     bottom.legend(fontsize=8, loc="upper left", ncol=len(freq))
+    for name, values in metrics.items():
+        rest[0].plot(layers, values, marker=".", label=name)
+    if metrics:
+        rest[0].set_ylabel("other probes")
+        rest[0].legend(fontsize=8, loc="best")
+    (rest or [bottom])[0].set_xlabel("layer (block output)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .console import console, out
-from .options import model_options, parse_layer_list
+from .options import model_options, output_file, parse_layer_list
 
 
 @click.command("eval")
@@ -21,7 +21,7 @@ from .options import model_options, parse_layer_list
               help="Read <dir>/<hub dataset path>/<config or default>/<split>.jsonl instead of the hub.")
 @click.option("--split", help="Evaluate this split instead of the one lm-eval uses (e.g. validation).")
 @click.option("--remove-layers", help="Evaluate with these blocks removed (comma-separated 0-based indices).")
-@click.option("--output", "-O", type=click.Path(path_type=Path, dir_okay=False), help="Write results as JSON.")
+@output_file("--output", "-O", help="Write results as JSON.")
 def command(model, benchmarks, fmt, limit, data_dir, split, remove_layers, output) -> None:
     """Score a model on multiple-choice benchmarks (acc, acc_norm, standard errors)."""
     from ..errors import DrtframeError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import click
 
@@ -10,7 +11,7 @@ from ..models.loading import DEVICES, DTYPES, ModelSpec
 
 
 def model_options(func=None, *, default: str | None = None):
-    """Add --model, --device, --dtype and --trust-remote-code; pass a ModelSpec as `model`.
+    """Add --model, --tokenizer, --device, --dtype and --trust-remote-code; pass a ModelSpec as `model`.
 
     Use as `@model_options` (--model required) or `@model_options(default="alias")`.
     """
@@ -19,17 +20,19 @@ def model_options(func=None, *, default: str | None = None):
 
     @click.option("--model", "-m", "model", required=default is None, default=default, show_default=True,
                   help="Model directory, .gguf file, hub id, or alias (see 'drtframe models').")
+    @click.option("--tokenizer", metavar="PATH_OR_ID",
+                  help="Load the tokenizer from here instead (for a model saved without one).")
     @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                   help="auto picks cuda, then mps, then cpu.")
     @click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
                   help="auto is float32 on cpu, bfloat16 elsewhere.")
     @click.option("--trust-remote-code", is_flag=True, help="Allow the model's own Python code to run.")
     @functools.wraps(func)
-    def wrapper(*args, model, device, dtype, trust_remote_code, **kwargs):
+    def wrapper(*args, model, tokenizer, device, dtype, trust_remote_code, **kwargs):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # drtframe shows its own progress
-        return func(*args, model=ModelSpec(model, device, dtype, trust_remote_code), **kwargs)
+        return func(*args, model=ModelSpec(model, device, dtype, trust_remote_code, tokenizer), **kwargs)
 
     return wrapper
 
@@ -49,3 +52,26 @@ def parse_layer_list(text: str | None) -> tuple[int, ...] | None:
 method_option_flag = click.option(
     "--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
     help="A method option, e.g. -o seed=3 (repeatable; unknown keys are refused).")
+
+
+def output_file(*decls: str, help: str):
+    """An option naming a file to write. Its directory is made when the command line is read (as
+    `mkdir -p` would), so a missing one costs nothing, and a path that cannot be a file costs one
+    line before the work instead of a crash after it."""
+    return click.option(*decls, type=click.Path(path_type=Path), callback=_prepare_output_file,
+                        help=help)
+
+
+def _prepare_output_file(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
+    from ..errors import DrtframeError
+
+    if path is None:
+        return None
+    if path.is_dir():
+        raise DrtframeError(f"{param.opts[0]} {path} is a directory; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DrtframeError(f"{param.opts[0]} {path}: cannot make its directory ({exc.strerror}: "
+                            f"{exc.filename})") from None
+    return path

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from .calibration_options import calibration_options
 from .console import console, out
-from .options import method_option_flag, model_options
+from .options import method_option_flag, model_options, output_file
 
 
 @click.command("probe")
@@ -23,8 +23,8 @@ from .options import method_option_flag, model_options
               help="Comma-separated probe names (see 'drtframe plugins').")
 @click.option("--probe-option", "-p", "probe_options", multiple=True, metavar="KEY=VALUE",
               help="A probe option, e.g. -p eps=0.5 for noise_sensitivity (repeatable).")
-@click.option("--output", "-O", type=click.Path(path_type=Path, dir_okay=False), help="Write the profile as JSON.")
-@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), help="Draw the profile as PNG.")
+@output_file("--output", "-O", help="Write the profile as JSON.")
+@output_file("--plot", help="Draw the profile as PNG.")
 @click.option("--trace", type=int, help="Also remove this many blocks one at a time and probe after each.")
 @click.option("--method", help="The method --trace removes blocks with.")
 @method_option_flag

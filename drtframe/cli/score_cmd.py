@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 from rich.table import Table
 
 from .calibration_options import calibration_options
 from .console import console, out
-from .options import method_option_flag, model_options
+from .options import method_option_flag, model_options, output_file
 
 
 @click.command("score")
@@ -21,7 +20,7 @@ from .options import method_option_flag, model_options
 @click.option("--remove", "-k", type=int,
               help="How many removals the order covers (default: all layers but one; for the contiguous "
                    "schedule, the scorer's run length n, else 1).")
-@click.option("--output", "-O", type=click.Path(path_type=Path), help="Also write scores and order as JSON here.")
+@output_file("--output", "-O", help="Also write scores and order as JSON here.")
 def command(model, method, options, calibration, batch_size, remove, output) -> None:
     """Score every layer (lower = safer to remove) and print the removal order."""
     from ..options import parse_option_pairs

@@ -16,16 +16,22 @@ if TYPE_CHECKING:  # the CLI imports this module for its option choices; torch w
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+# What a directory needs for transformers to build a real tokenizer; without any of them it builds an
+# empty one (every text encodes to no tokens) or fails deep inside, depending on the model type.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json", "vocab.txt",
+                   "spiece.model")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How to load a model: `source` plus device, dtype and whether remote code may run."""
+    """How to load a model: `source` plus device, dtype, whether remote code may run, and where the
+    tokenizer comes from when not from `source` (a model saved without one)."""
 
     source: str
     device: str = "auto"
     dtype: str = "auto"
     trust_remote_code: bool = False
+    tokenizer: str | None = None
 
 
 def resolve_device(device: str) -> str:
@@ -71,6 +77,24 @@ def locate(source: str) -> tuple[str, dict]:
     return source, {}  # a hub id
 
 
+def locate_tokenizer(spec: ModelSpec) -> tuple[str, dict]:
+    """Where the tokenizer loads from (`--tokenizer`, else the model); a directory without its files is refused."""
+    source = spec.tokenizer or spec.source
+    where, extra = locate(source)
+    path = Path(where)
+    if not extra and path.is_dir() and not any((path / name).is_file() for name in TOKENIZER_FILES):
+        hint = "" if spec.tokenizer else "; pass --tokenizer PATH_OR_ID, e.g. the model it was made from"
+        raise DrtframeError(f"{source} holds no tokenizer files (none of {', '.join(TOKENIZER_FILES)}){hint}")
+    return where, extra
+
+
+def check_tokenizer(tokenizer, source: str) -> None:
+    """Refuse a tokenizer that encodes text to no tokens (what transformers builds from too little)."""
+    if not tokenizer("The answer is yes.", add_special_tokens=False)["input_ids"]:
+        raise DrtframeError(f"the tokenizer of {source} encodes text to no tokens: its files describe no vocabulary; "
+                            f"pass --tokenizer PATH_OR_ID, e.g. the model it was made from")
+
+
 def drop_gguf_quantizer(model) -> None:
     """Treat a GGUF checkpoint that transformers dequantised to float as an ordinary model.
 
@@ -99,12 +123,20 @@ def load_model(spec: ModelSpec, registry: Registry) -> ModelHandle:
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     where, extra = locate(spec.source)
-    common = dict(trust_remote_code=spec.trust_remote_code, **extra)
+    tokenizer_where, tokenizer_extra = locate_tokenizer(spec)
+    tokenizer_source = spec.tokenizer or spec.source
     try:
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **common)
-        tokenizer = AutoTokenizer.from_pretrained(where, **common)
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, trust_remote_code=spec.trust_remote_code,
+                                                     **extra)
     except OSError as exc:
         raise DrtframeError(f"could not load model {spec.source!r}: {' '.join(str(exc).split())[:400]}") from None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_where, trust_remote_code=spec.trust_remote_code,
+                                                  **tokenizer_extra)
+    except (OSError, ValueError) as exc:
+        raise DrtframeError(f"could not load the tokenizer of {tokenizer_source!r}: "
+                            f"{' '.join(str(exc).split())[:400]}") from None
+    check_tokenizer(tokenizer, tokenizer_source)
     drop_gguf_quantizer(model)
     model.to(device).eval()
     arch = find_architecture(registry, model.config.model_type)

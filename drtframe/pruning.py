@@ -112,9 +112,10 @@ def decision_guard(handle: ModelHandle, removed: tuple[int, ...], items: list[MC
         named = f"removed Silent-Phase blocks {', '.join(map(str, sorted(silent)))}" if silent else "no Silent-Phase block was removed"
         raise DecisionCollapse(
             f"the pruned model has no decision transition on {record['benchmark']} {record['split']} items "
-            f"{record['first_item']}-{record['last_item']} (dense l* = {entry['dense']['transition_original_layer']}, "
-            f"accuracy {entry['dense_acc']:.2f} -> {entry['pruned_acc']:.2f}); {named}; nothing written "
-            f"(--force writes it anyway)")
+            f"{record['first_item']}-{record['last_item']} (dense l* = {entry['dense']['transition_original_layer']}; "
+            f"accuracy {entry['dense_acc']:.2f} -> {entry['pruned_acc']:.2f} against the best constant answer's "
+            f"{entry['dense']['baseline_acc']:.2f}, which the pruned model does not beat by two standard errors); "
+            f"{named}; nothing written (--force writes it anyway)")
     return {**entry, "forced": True}
 
 

@@ -43,6 +43,7 @@ def test_lost_transition_exits_3_and_writes_nothing(args, named, tiny_llama_dir,
     result = prune(tiny_llama_dir, yaml_task, out, *args)
     assert result.exit_code == 3, result.output
     assert "no decision transition on tiny_words validation items 2-11 (dense l* = 2" in result.output
+    assert "against the best constant answer's 0.30, which the pruned model does not beat" in result.output
     assert named in result.output and "nothing written" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not out.exists() and leftovers(tmp_path) == []

@@ -33,7 +33,8 @@ from .options import method_option_flag, model_options, parse_layer_list
               help="Local data tree for --guard-benchmark.")
 @click.option("--guard-eval-items", type=int, default=200, show_default=True,
               help="Size N of the evaluation window the --guard-benchmark items must not overlap: they start at item N.")
-@click.option("--guard-items", type=int, default=100, show_default=True, help="How many guard items.")
+@click.option("--guard-items", type=int, default=100, show_default=True,
+              help="How many guard items (fewer make the verdict noisier: see docs/decision.md).")
 @click.option("--force", is_flag=True, help="Write the pruned model even when the guard finds a collapse.")
 def command(model, method, remove, layers, options, calibration, batch_size, output, overwrite, no_speed, guard,
             guard_benchmark, guard_split, guard_data_dir, guard_eval_items, guard_items, force) -> None:

@@ -231,3 +231,29 @@ def test_an_unwritable_output_directory_is_refused_before_loading(tiny_dir, tmp_
     blocker.write_text("")
     result = CliRunner().invoke(cli, ["compare", "-m", str(tiny_dir), "-O", str(blocker / "results")])
     assert result.exit_code == 2 and "cannot write results" in result.output
+
+
+def test_the_readme_library_example_runs(tiny_dir, tmp_path, monkeypatch):
+    """The README's five lines, on the tiny model instead of the default SmolLM2."""
+    import functools
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    snippet = re.search(r"```python\n(from drtframe import CompareRequest, compare\n.*?)```", readme, re.S).group(1)
+    tiny_request = functools.partial(CompareRequest, model=ModelSpec(str(tiny_dir)), output_dir=tmp_path / "out",
+                                     calibration=CalibrationSpec(str(WIKITEXT_HEAD), 2, 16), guard=ItemWindow.sample(8))
+    monkeypatch.setattr("drtframe.CompareRequest", tiny_request)
+    exec(compile(snippet, "README.md", "exec"), {})
+    assert (tmp_path / "out" / "results.csv").is_file()
+
+
+def test_ctrl_c_says_one_line_and_keeps_finished_cells(tiny_dir, tmp_path, monkeypatch):
+    from drtframe.comparison import runner
+
+    def interrupted(request, registry=None, progress=lambda p: None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "compare", interrupted)
+    result = run_compare(tiny_dir, tmp_path / "out")
+    assert result.exit_code == 130
+    assert "Interrupted; finished cells are kept in" in result.output and "Traceback" not in result.output

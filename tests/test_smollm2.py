@@ -125,3 +125,29 @@ def test_resumed_candidates_equal_the_evaluator_without_the_block(smollm2_dir, r
             reference = [s[:, 0] for s in choice_scores(pruned, items, budget=64)]
         for got, want in zip(resumed[p], reference):
             assert torch.allclose(got, want, atol=1e-5), (p, got, want)
+
+
+def test_compare_replay_equals_the_saved_and_reloaded_pruned_smollm2(smollm2_dir, registry, tmp_path):
+    """A compare cell replayed from the dense model's recorded block inputs scores what the pruned
+    model, saved and reloaded, scores (non-contiguous removals, and removals ending at the last block);
+    the lens profile's replay equals the pruned model's own lens."""
+    from drtframe.comparison.cells import load_benchmark
+    from drtframe.comparison.request import SAMPLE_EVAL_DIR
+    from drtframe.comparison.variants import variant_scores
+    from drtframe.evaluation.loglikelihood import loglikelihoods
+    from drtframe.models.loading import ModelSpec, load_model
+
+    handle = load_model(ModelSpec(str(smollm2_dir)), registry)
+    items = load_benchmark(registry, "arc_easy", "validation", None, 8, SAMPLE_EVAL_DIR).items
+    variants = [(5, 17, 25), (26, 27, 28, 29)]
+    replayed = dict(variant_scores(handle, items, variants, budget=256))
+    for variant in variants:
+        with handle.temporarily_without(variant) as pruned:
+            save_pruned(pruned, tmp_path / str(variant[0]), {}, overwrite=False)
+        reloaded = load_model(ModelSpec(str(tmp_path / str(variant[0]))), registry)
+        for got, want in zip(replayed[variant], loglikelihoods(reloaded, items)):
+            assert torch.allclose(got[:, 0], torch.tensor(want), atol=1e-5), (variant, got, want)
+    lens = dict(variant_scores(handle, items, [(5, 17, 25)], per_layer=True))
+    whole = dict(variant_scores(handle, items, [(5, 17, 25)], per_layer=True, replay=False))
+    for item, got, want in zip(items, lens[(5, 17, 25)], whole[(5, 17, 25)]):
+        assert got.shape == (item.num_choices, 27) and torch.allclose(got, want, atol=1e-5)

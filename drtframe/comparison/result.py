@@ -97,9 +97,18 @@ class CompareResult:
             "dense_profile": self.profiles.get(()),
             "variants": [{"removed": list(v), "profile": p} for v, p in self.profiles.items() if v],
             "cells": [{"removed": list(v), "benchmark": b, "chosen_by": self._chosen_by(v),
-                       "retention": self.retention(c, b), **c} for (v, b), c in self.cells.items()],
+                       "retention": self.retention(c, b), "guard": self._guard(v), **c}
+                      for (v, b), c in self.cells.items()],
             "work": {"computed": self.computed, "from_cache": self.from_cache},
         }
+
+    def _guard(self, removed: Variant) -> dict | None:
+        """The variant's decision on the guard items: l* (original numbering), final lens accuracy, verdict."""
+        profile = self.profiles.get(removed)
+        if profile is None:
+            return None
+        return {"verdict": profile["verdict"], "collapsed": profile["verdict"] == "refuse",
+                "transition_layer": profile["transition_original_layer"], "final_acc": profile["final_acc"]}
 
     def _chosen_by(self, removed: Variant) -> list[str]:
         if not removed:

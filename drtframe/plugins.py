@@ -20,21 +20,13 @@ import pluggy
 
 from . import hookspecs
 from .errors import DrtframeError, DrtframeWarning
+from .kinds import KINDS
 from .plugin_faults import fault
 from .suggest import did_you_mean, unknown_name
 
 ENTRY_POINT_GROUP = "drtframe"
 BLOCK_ENV = "DRTFRAME_BLOCK_PLUGINS"
 BUILTIN_DISTRIBUTION = "drtframe"
-
-# kind -> the hook that registers it
-KINDS = {
-    "scorer": "drtframe_register_scorers",
-    "schedule": "drtframe_register_schedules",
-    "probe": "drtframe_register_probes",
-    "benchmark": "drtframe_register_benchmarks",
-    "architecture": "drtframe_register_architectures",
-}
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -71,10 +73,88 @@ def test_builtins_come_through_entry_points(registry):
 
 def test_third_party_plugin_is_listed_with_its_distribution(site):
     make_dist(site, "drtframe-middle", {"p_good": SCORER_PLUGIN.format(name="middle")}, {"middle": "p_good"}, "2.3")
-    result = CliRunner().invoke(cli, ["plugins"], terminal_width=200)
+    result = CliRunner().invoke(cli, ["plugins"])
     assert result.exit_code == 0, result.output
-    row = next(line for line in result.output.splitlines() if "middle" in line)
-    assert "drtframe-middle" in row and "2.3" in row and "Prefers the middle layers." in row
+    row = next(line for line in result.output.splitlines() if "Prefers the middle layers." in line)
+    assert row.split()[:2] == ["middle", "middle"]
+    assert "  middle: drtframe-middle 2.3\n" in result.output
+
+
+DOCUMENTED_PLUGIN = """
+from pydantic import Field
+from drtframe import Options, Scorer, hookimpl
+
+class WideOptions(Options):
+    power: int = Field(2, description="Exponent of the distance from the middle.")
+
+class Wide(Scorer):
+    '''Prefers the middle layers, and says so at a length no terminal line holds, on and on and on.
+
+    The second paragraph of the docstring, shown only in full.
+    '''
+    name = "wide_middle"
+    Options = WideOptions
+    def score(self, ctx):
+        return [0.0] * ctx.handle.num_layers
+
+@hookimpl
+def drtframe_register_scorers(register):
+    register(Wide)
+"""
+
+
+def test_the_listing_fits_80_columns_grouped_by_kind_with_mmlu_folded(site, monkeypatch):
+    from drtframe.cli.console import out
+
+    make_dist(site, "drtframe-a-very-long-distribution-name", {"p_good": DOCUMENTED_PLUGIN}, {"wide": "p_good"})
+    monkeypatch.setattr(out, "width", 80)
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    headings = [line.strip() for line in lines if line and not line.startswith(" ") and "'" not in line
+                and not line.startswith("second")]
+    assert headings == ["scorers", "schedules", "probes", "benchmarks", "architectures",
+                        "plugins from other distributions"]
+    assert [line.split()[0] for line in lines if "mmlu" in line] == ["mmlu", "mmlu_*"]
+    assert "57 more: mmlu_" in result.output
+    assert len(lines) < 50
+    row = next(line for line in lines if "wide_middle" in line)
+    assert row.rstrip().endswith("…")
+
+    schedules = CliRunner().invoke(cli, ["plugins", "--kind", "schedule"])
+    assert "iterative" in schedules.output and "block_influence" not in schedules.output
+    assert "scorers" not in schedules.output
+
+
+def test_one_entry_shows_its_options_and_docstring(site):
+    make_dist(site, "drtframe-wide", {"p_good": DOCUMENTED_PLUGIN}, {"wide": "p_good"}, "0.4")
+    result = CliRunner().invoke(cli, ["plugins", "wide_middle"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "wide_middle (scorer) provided by plugin 'wide' (drtframe-wide 0.4)" in text
+    assert "default_schedule: one_shot" in text and "needs_calibration: False" in text
+    assert "options (-o KEY=VALUE) power: integer = 2 Exponent of the distance from the middle." in text
+    assert "The second paragraph of the docstring, shown only in full." in text
+    unknown = CliRunner().invoke(cli, ["plugins", "wide_midle"])
+    assert unknown.exit_code == 2 and "did you mean 'wide_middle'?" in unknown.output
+
+
+def test_json_lists_every_entry_unfolded_with_options_and_failures(site):
+    make_dist(site, "drtframe-wide", {"p_good": DOCUMENTED_PLUGIN, "p_broken": "import no_such_module_anywhere\n"},
+              {"wide": "p_good", "broken": "p_broken"}, "0.4")
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    names = {e["name"]: e for e in data["entries"]}
+    assert len([n for n in names if n.startswith("mmlu_")]) == 57
+    assert names["wide_middle"]["distribution"] == "drtframe-wide" and names["wide_middle"]["version"] == "0.4"
+    assert names["wide_middle"]["options"] == {"power": {"default": 2, "type": "integer",
+                                                         "description": "Exponent of the distance from the middle."}}
+    assert names["llama-like"]["facts"]["layers_path"] == "model.layers"
+    assert [(f["plugin"], f["distribution"]) for f in data["failures"]] == [("broken", "drtframe-wide")]
+    one = json.loads(CliRunner().invoke(cli, ["plugins", "iterative", "--json"]).output)
+    assert [e["name"] for e in one["entries"]] == ["iterative"]
 
 
 def test_broken_plugins_are_reported_with_file_and_line_and_the_rest_still_load(site):

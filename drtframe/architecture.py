@@ -32,6 +32,10 @@ class Architecture:
     index_lists: tuple[str, ...] = ()
     # Returns a reason when a given model cannot be pruned faithfully, else None.
     unsupported: Callable[[object], str | None] = field(default=lambda config: None)
+    # The Linear (or GPT-2 Conv1D) inside a block whose output the block adds to the residual stream
+    # as its MLP's contribution, with nothing but dropout in between; linear healing folds its patch
+    # there. None when there is no such layer (a norm after the MLP, a mixture of experts).
+    mlp_out_path: str | None = None
 
 
 def get_path(obj: object, path: str) -> object:

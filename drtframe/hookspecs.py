@@ -38,3 +38,8 @@ def drtframe_register_benchmarks(register: Callable[[type], None]) -> None:
 @hookspec
 def drtframe_register_architectures(register: Callable[[object], None]) -> None:
     """Register model architectures: `register(drtframe.Architecture(...))` for each family."""
+
+
+@hookspec
+def drtframe_register_healers(register: Callable[[type], None]) -> None:
+    """Register healers: `register(MyHealer)` for each `drtframe.Healer` subclass."""

@@ -7,4 +7,5 @@ KINDS = {
     "probe": "drtframe_register_probes",
     "benchmark": "drtframe_register_benchmarks",
     "architecture": "drtframe_register_architectures",
+    "healer": "drtframe_register_healers",
 }

@@ -18,6 +18,7 @@ from .calibration import CalibrationSpec
 from .calibration_items import ItemWindow, scorer_items
 from .errors import DecisionCollapse, DrtframeError
 from .evaluation.items import MCItem
+from .healing.apply import heal, resolve_healer
 from .models.handle import ModelHandle
 from .methods import resolve_method
 from .models.loading import ModelSpec, load_model
@@ -47,6 +48,8 @@ class PruneRequest:
     batch_size: int = 8
     guard: ItemWindow | None = field(default_factory=ItemWindow.sample)
     force: bool = False
+    heal: str | None = None
+    heal_options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class PruneResult:
     tokens_per_s_before: float | None
     tokens_per_s_after: float | None
     guard: dict | None = None
+    healing: dict | None = None
 
     @property
     def speedup(self) -> float | None:
@@ -92,12 +96,16 @@ def guard_verdict(dense_transition: int | None, pruned_transition: int | None) -
 
 
 def decision_guard(handle: ModelHandle, removed: tuple[int, ...], items: list[MCItem], record: dict,
-                   force: bool, status: Status = lambda message: None) -> dict:
-    """Probe the model before and after removing `removed`; refuse (exit 3) when the transition is lost."""
+                   force: bool, status: Status = lambda message: None, dense=None) -> dict:
+    """Probe the model before and after removing `removed`; refuse (exit 3) when the transition is lost.
+
+    `dense` is the original model's profile when it was taken before (a healer changes the weights
+    of the model the pruned one is cut from)."""
     from .probing.report import profile_entry
 
-    status(f"collapse guard: probing the original model on {len(items)} items")
-    dense = probe_profile(handle, items)
+    if dense is None:
+        status(f"collapse guard: probing the original model on {len(items)} items")
+        dense = probe_profile(handle, items)
     with handle.temporarily_without(removed) as pruned:
         status(f"collapse guard: probing the pruned model on {len(items)} items")
         after = probe_profile(pruned, items)
@@ -130,8 +138,12 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
     if request.layers is not None and not request.layers:
         raise DrtframeError("--layers names no layers")
     method = resolve_method(registry, request.method, request.options) if request.method else None
+    healer = resolve_healer(registry, request.heal, request.heal_options) if request.heal else None
+    if healer is not None and not healer.standard_architecture:
+        raise DrtframeError(f"healer {healer.name} leaves a model plain transformers cannot reload, so prune cannot "
+                            f"save it; evaluate it with drtframe eval --heal or compare --heal")
     calibrated = method is not None and method.scorer.needs_calibration
-    if calibrated:
+    if calibrated or healer is not None:
         request.calibration.check()
     check_output_dir(request.output, request.overwrite)
     guard_items = request.guard.load(registry) if request.guard else None
@@ -146,9 +158,14 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
 
         removed = validate_removal(request.layers, total)
         plan = PrunePlan("manual", removed, tuple(request.layers), tuple(None for _ in range(total)))
+    dense = None
+    if guard_items is not None and healer is not None:
+        status(f"collapse guard: probing the original model on {len(guard_items[0])} items")
+        dense = probe_profile(handle, guard_items[0])
+    healing = heal(handle, plan.removed, healer, request.calibration, request.batch_size, status) if healer else None
     guard = None
     if guard_items is not None:
-        guard = decision_guard(handle, plan.removed, *guard_items, request.force, status)
+        guard = decision_guard(handle, plan.removed, *guard_items, request.force, status, dense)
 
     params_before = handle.parameter_count()
     speed_before = speed_after = None
@@ -157,15 +174,16 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
         speed_before, speed_after = generation_speeds(handle, plan.removed)
     pruned = handle.without(plan.removed)
     result = PruneResult(plan, request.output, total, pruned.num_layers, params_before,
-                         pruned.parameter_count(), speed_before, speed_after, guard)
+                         pruned.parameter_count(), speed_before, speed_after, guard, healing)
     manifest = {
         "drtframe_version": __version__,
         "source_model": request.model.source,
         "method": method.name if method else "manual",
         "options": dict(request.options),
-        "calibration": request.calibration.as_dict() if calibrated else None,
+        "calibration": request.calibration.as_dict() if calibrated or healer else None,
         "calibration_items": scorer_items(method.scorer) if method else None,
         "decision_guard": guard,
+        "healing": healing,
         "removed_layers": list(plan.removed),
         "removal_order": list(plan.order),
         "num_layers_before": total,

@@ -44,7 +44,7 @@ def test_every_hook_example_registers_through_the_plugin_manager(tmp_path, monke
         assert not [f for f in registry.failures if f.plugin.startswith("doc_")]
         names = {(e.kind, e.name) for e in registry.entries() if e.plugin.startswith("doc_")}
         assert names == {("scorer", "last_first"), ("schedule", "lowest_first"), ("probe", "gold_logprob"),
-                         ("benchmark", "my_copa"), ("architecture", "falcon")}
+                         ("benchmark", "my_copa"), ("architecture", "falcon"), ("healer", "scale_down")}
     finally:
         forget_modules(modules)
 

@@ -114,3 +114,39 @@ def test_the_healed_model_saves_and_reloads_in_plain_transformers(model_type, re
         cached = reloaded.generate(ids, max_new_tokens=6, do_sample=False, use_cache=True)
         uncached = reloaded.generate(ids, max_new_tokens=6, do_sample=False, use_cache=False)
     assert torch.equal(cached, uncached)
+
+
+def test_prune_heals_records_and_saves(tiny_llama_dir, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from conftest import WIKITEXT_HEAD
+    from drtframe.cli import cli
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["prune", "-m", str(tiny_llama_dir), "--layers", "2,3", "--heal", "linear_ls",
+                                      "--heal-option", "ridge=1e-3", "--calibration", str(WIKITEXT_HEAD),
+                                      "--n-samples", "4", "--seq-len", "32", "--no-speed", "-O", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "linear_ls: blocks 2-3 folded into 1" in result.output
+    manifest = json.loads((out / "drtframe.json").read_text())
+    assert manifest["healing"]["healer"] == "linear_ls" and manifest["healing"]["options"]["ridge"] == 1e-3
+    assert manifest["healing"]["runs"][0]["tokens"] == 4 * 32 and manifest["calibration"]["n_samples"] == 4
+    assert manifest["decision_guard"] is not None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["prune", "--layers", "2", "--heal", "linear_lss", "-O", "OUT"], "did you mean 'linear_ls'"),
+    (["eval", "-b", "arc_easy", "--heal", "linear_ls"], "give --remove-layers"),
+    (["prune", "--layers", "2", "--heal", "linear_ls", "--heal-option", "rige=1", "-O", "OUT"], "did you mean 'ridge'"),
+])
+def test_bad_healing_input_is_one_line(args, message, tiny_llama_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from drtframe.cli import cli
+
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    result = CliRunner().invoke(cli, [args[0], "-m", str(tiny_llama_dir), *args[1:]])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "out").exists()

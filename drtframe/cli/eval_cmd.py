@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .calibration_options import calibration_options
 from .console import console, out
 from .options import model_options, output_file, parse_layer_list
 
@@ -21,8 +22,13 @@ from .options import model_options, output_file, parse_layer_list
               help="Read <dir>/<hub dataset path>/<config or default>/<split>.jsonl instead of the hub.")
 @click.option("--split", help="Evaluate this split instead of the one lm-eval uses (e.g. validation).")
 @click.option("--remove-layers", help="Evaluate with these blocks removed (comma-separated 0-based indices).")
+@click.option("--heal", metavar="HEALER", help="Heal the model without --remove-layers first (e.g. linear_ls), "
+                                                "fitted on the calibration text.")
+@click.option("--heal-option", "heal_options", multiple=True, metavar="KEY=VALUE", help="A healer option (repeatable).")
+@calibration_options
 @output_file("--output", "-O", help="Write results as JSON.")
-def command(model, benchmarks, fmt, limit, data_dir, split, remove_layers, output) -> None:
+def command(model, benchmarks, fmt, limit, data_dir, split, remove_layers, heal, heal_options, calibration, batch_size,
+            output) -> None:
     """Score a model on multiple-choice benchmarks (acc, acc_norm, standard errors)."""
     from ..errors import DrtframeError
     from ..evaluation.report import table, to_json, write_json
@@ -36,8 +42,22 @@ def command(model, benchmarks, fmt, limit, data_dir, split, remove_layers, outpu
     registry = load_registry()
     chosen = [resolve_benchmark(registry, name.strip(), split) for name in benchmarks.split(",") if name.strip()]
     removed = parse_layer_list(remove_layers) or ()
-    with console.status(f"loading {model.source}"):
+    healer = None
+    if heal:
+        from ..healing.apply import resolve_healer
+        from ..options import parse_option_pairs
+
+        healer = resolve_healer(registry, heal, parse_option_pairs(heal_options))
+        if not removed:
+            raise DrtframeError(f"--heal {heal} heals a model with blocks removed: give --remove-layers")
+        calibration.check()
+    healing = None
+    with console.status(f"loading {model.source}") as spinner:
         handle = load_model(model, registry)
+        if healer is not None:
+            from ..healing.apply import heal as fit_and_fold
+
+            healing = fit_and_fold(handle, removed, healer, calibration, batch_size, lambda m: spinner.update(m))
     if removed:
         handle = handle.without(removed)
     results = []
@@ -47,10 +67,12 @@ def command(model, benchmarks, fmt, limit, data_dir, split, remove_layers, outpu
             results.append(evaluate(handle, benchmark, fmt, limit, data_dir,
                                     progress=lambda n, t=task: progress.advance(t, n),
                                     on_total=lambda n, t=task: progress.update(t, total=n)))
-    title = f"{model.source}" + (f" without layers {','.join(map(str, handle.removed))}" if removed else "")
+    title = (f"{model.source}" + (f" without layers {','.join(map(str, handle.removed))}" if removed else "")
+             + (f", healed with {heal}" if heal else ""))
     out.print(table(results, title))
     if output:
         meta = {"model": model.source, "dtype": model.dtype, "removed_layers": list(handle.removed),
-                "format": fmt, "split": split, "limit": limit, "data_dir": str(data_dir) if data_dir else None}
+                "format": fmt, "split": split, "limit": limit, "data_dir": str(data_dir) if data_dir else None,
+                "healing": healing}
         write_json(output, to_json(results, meta))
         console.print(f"results written to {output}")

@@ -36,8 +36,13 @@ from .options import method_option_flag, model_options, parse_layer_list
 @click.option("--guard-items", type=int, default=100, show_default=True,
               help="How many guard items (fewer make the verdict noisier: see docs/decision.md).")
 @click.option("--force", is_flag=True, help="Write the pruned model even when the guard finds a collapse.")
+@click.option("--heal", metavar="HEALER", help="Heal the pruned model without training, fitted on the calibration "
+                                                "text (e.g. linear_ls; see 'drtframe plugins --kind healer').")
+@click.option("--heal-option", "heal_options", multiple=True, metavar="KEY=VALUE",
+              help="A healer option, e.g. --heal-option ridge=1e-3 (repeatable).")
 def command(model, method, remove, layers, options, calibration, batch_size, output, overwrite, no_speed, guard,
-            guard_benchmark, guard_split, guard_data_dir, guard_eval_items, guard_items, force) -> None:
+            guard_benchmark, guard_split, guard_data_dir, guard_eval_items, guard_items, force, heal,
+            heal_options) -> None:
     """Remove K blocks chosen by a method (or the blocks given) and save the pruned model."""
     from ..calibration_items import ItemWindow
     from ..options import parse_option_pairs
@@ -56,7 +61,7 @@ def command(model, method, remove, layers, options, calibration, batch_size, out
                   if guard_benchmark else ItemWindow.sample(guard_items))
     request = PruneRequest(model, output, method, remove, parse_layer_list(layers), parse_option_pairs(options),
                            overwrite, measure_speed=not no_speed, calibration=calibration, batch_size=batch_size,
-                           guard=window, force=force)
+                           guard=window, force=force, heal=heal, heal_options=parse_option_pairs(heal_options))
     with console.status("starting") as spinner:
         result = run_prune(request, load_registry(), status=lambda msg: spinner.update(msg))
     _report(result)
@@ -87,5 +92,10 @@ def _report(result) -> None:
                      f"{g['dense']['transition_original_layer']} -> {g['pruned']['transition_original_layer']}, "
                      f"accuracy {g['dense_acc']:.2f} -> {g['pruned_acc']:.2f} on {items}")
         table.add_row("decision transition", state)
+    if result.healing is not None:
+        runs = "; ".join(f"blocks {r['run'][0]}-{r['run'][1]} folded into {r['folded_into']}, "
+                         f"{r['error_removed']:.0%} of the squared error removed" if r.get("folded_into") is not None
+                         else f"blocks {r['run'][0]}-{r['run'][1]}: {r['note']}" for r in result.healing.get("runs", []))
+        table.add_row("healing", f"{result.healing['healer']}: {runs}" if runs else result.healing["healer"])
     table.add_row("written to", str(result.output))
     out.print(table)

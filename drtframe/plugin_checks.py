@@ -50,8 +50,9 @@ def _through(method: Callable, label: str, module: str, check: Check) -> Callabl
 
 
 def count_problem(values: object, count: int, what: str, expected: str, numbers: bool = True) -> str | None:
-    """What is wrong with `values` as `count` `what` ("returned 3 scores for {expected}"), each a
-    finite number if `numbers`; None when nothing is."""
+    """What is wrong with `values` as `count` `what` ("returned 3 scores for {expected}"), each a finite
+    Python int or float if `numbers` (what JSON outputs hold: not a tensor or a numpy float32); None when
+    nothing is."""
     try:
         values = list(values)
     except TypeError:
@@ -59,10 +60,7 @@ def count_problem(values: object, count: int, what: str, expected: str, numbers:
     if len(values) != count:
         return f"returned {len(values)} {what} for {expected}"
     for position, value in enumerate(values) if numbers else ():
-        try:
-            finite = math.isfinite(value)
-        except TypeError:
-            finite = False
-        if not finite:
-            return f"returned {value!r} at position {position} of its {what}; each must be a finite number"
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return (f"returned {value!r} at position {position} of its {what}; each must be a finite Python "
+                    f"number (float(x) or .tolist() turns tensors into them)")
     return None

@@ -74,8 +74,10 @@ def one_line(result) -> str:
 @pytest.mark.parametrize("returned, problem", [
     ("[0.0, 1.0, 2.0]", "Bad.score returned 3 scores for a model of 5 layers (one per layer)"),
     ("[0.0, 1.0, float('nan'), 3.0, 4.0]", "Bad.score returned nan at position 2 of its scores; "
-                                           "each must be a finite number"),
+                                           "each must be a finite Python number"),
     ("[0.0, 1.0, None, 3.0, 4.0]", "Bad.score returned None at position 2 of its scores"),
+    ("list(__import__('torch').zeros(5))", "Bad.score returned tensor(0.) at position 0 of its scores; each must be "
+                                          "a finite Python number (float(x) or .tolist() turns tensors into them)"),
     ("1 / 0", "Bad.score raised ZeroDivisionError: division by zero (at {file}:8)"),
 ])
 def test_a_scorer_that_returns_the_wrong_scores_is_named(returned, problem, install, tiny_llama_dir, tmp_path):
@@ -102,6 +104,8 @@ def test_a_schedule_whose_plan_repeats_a_layer_is_named(install, tiny_llama_dir)
                            "layer, original_layer, acc, decision_margin, option_frequency, entropy itself"),
     ('{"layer": list(range(n))}', "Bad.measure returned the metric name 'layer', which is reserved"),
     ('[0.0] * n', "Bad.measure returned list, not a dict of metric name -> per-layer values"),
+    ('{"odd": [object()] * n}', "Bad.measure returned values of 'odd' that JSON cannot hold (Object of type object "
+                                "is not JSON serializable)"),
 ])
 def test_a_probe_that_returns_the_wrong_metrics_is_named(returned, problem, install, tiny_llama_dir, yaml_task,  # noqa: F811
                                                          tmp_path):
@@ -116,7 +120,7 @@ def test_a_probe_that_returns_the_wrong_metrics_is_named(returned, problem, inst
 
 def test_a_plugin_probe_metric_is_reported_and_plotted(install, tiny_llama_dir, yaml_task, tmp_path,  # noqa: F811
                                                        monkeypatch):
-    install(PROBE, '{"depth": [i / n for i in range(n)]}')
+    install(PROBE, '{"depth": [i / n for i in range(n)], "count": list(range(n))}')
     drawn = {}
     monkeypatch.setattr("drtframe.probing.plots.plot_profile",
                         lambda profile, path, title, metrics: drawn.update(metrics))
@@ -126,7 +130,9 @@ def test_a_plugin_probe_metric_is_reported_and_plotted(install, tiny_llama_dir, 
                                       "--plot", str(tmp_path / "p.png")])
     assert result.exit_code == 0, result.output
     assert [row["depth"] for row in json.loads(out.read_text())["layers"]] == [0.0, 0.2, 0.4, 0.6, 0.8]
-    assert drawn == {"depth": [0.0, 0.2, 0.4, 0.6, 0.8]}
+    assert drawn == {"depth": [0.0, 0.2, 0.4, 0.6, 0.8], "count": [0, 1, 2, 3, 4]}
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in result.output.splitlines() if "│" in line]
+    assert rows[-1][0] == "4" and rows[-1][-2:] == ["0.800", "4.000"]  # the table shows them too
 
 
 def test_the_profile_plot_draws_other_metrics_in_a_third_panel(tmp_path):

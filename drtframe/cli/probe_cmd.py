@@ -91,7 +91,14 @@ def _table(report: dict) -> Table:
         table.add_column(name, justify="right")
     for row in report["layers"]:
         phase = "" if t is None else (" S" if row["layer"] < t else " D")
-        cells = [f"{v:.3f}" if isinstance(v, float) else " ".join(f"{x:.2f}" for x in v) for v in
-                 (row[c] for c in columns)]
-        table.add_row(f"{row['original_layer']}{phase}", *cells)
+        table.add_row(f"{row['original_layer']}{phase}", *(_cell(row[c]) for c in columns))
     return table
+
+
+def _cell(value) -> str:
+    """A number to 3 decimals, a list (Option Frequency) as its entries to 2, anything else as it is."""
+    if isinstance(value, (int, float)):
+        return f"{value:.3f}"
+    if isinstance(value, list):
+        return " ".join(f"{x:.2f}" if isinstance(x, (int, float)) else str(x) for x in value)
+    return str(value)

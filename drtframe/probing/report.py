@@ -8,6 +8,7 @@ belongs to the one probe that returns it. A probe's result is checked before it 
 
 from __future__ import annotations
 
+import json
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 
@@ -39,7 +40,8 @@ def configured_probes(registry, names: Sequence[str], options: Mapping[str, str]
     for entry in entries:
         cls = entry.obj
         own = {k: v for k, v in options.items() if k in cls.Options.model_fields}
-        probes.append(checked(cls(build_options(cls.Options, own, entry.name)), entry, {"measure": measure_check(entry)}))
+        probe = cls(build_options(cls.Options, own, entry.name))
+        probes.append(checked(probe, entry, {"measure": measure_check(entry)}))
     return probes
 
 
@@ -59,6 +61,10 @@ def measure_check(entry: Entry) -> Check:
                                   numbers=False)
             if wrong:
                 return wrong
+            try:
+                json.dumps(list(values))
+            except (TypeError, ValueError) as exc:
+                return f"returned values of {name!r} that JSON cannot hold ({exc}); use Python numbers, lists, strings"
         return None
 
     return problem

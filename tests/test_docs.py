@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -66,3 +67,55 @@ def test_tutorial_plugin_installs_and_prunes(tmp_path, monkeypatch, tiny_llama_d
         assert (out / "drtframe.json").exists()
     finally:
         forget_modules(["drtframe_weightnorm"])
+
+
+def section(doc: str, heading: str) -> str:
+    return (DOCS / doc).read_text().split(heading)[1].split("\n## ")[0]
+
+
+def table_after(text: str, marker: str) -> list[list[str]]:
+    """The cells of the markdown table that follows `marker`, header and rule left out."""
+    lines = text.split(marker)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[start + 2:end]]
+
+
+def test_the_builtin_entry_points_are_documented_with_what_they_register(registry):
+    rows = table_after((DOCS / "hooks.md").read_text(), "<!-- builtin-entry-points")
+    documented = {row[0].strip("`"): row[1] for row in rows}
+    declared = tomllib.loads((DOCS.parent / "pyproject.toml").read_text())["project"]["entry-points"]["drtframe"]
+    assert set(documented) == set(declared)
+    for plugin, registers in documented.items():
+        if not registers.startswith("every"):
+            names = set(re.findall(r"`([^`]+)`", registers))
+            assert names == {e.name for e in registry.entries() if e.plugin == plugin}, plugin
+
+
+def test_the_yaml_keys_table_lists_every_supported_key():
+    from drtframe.evaluation.yaml_task import KNOWN, REQUIRED
+
+    rows = table_after((DOCS / "hooks.md").read_text(), "<!-- yaml-keys")
+    keys = {key.strip("` ") for row in rows for key in row[0].split(",")}
+    assert keys == KNOWN
+    assert {row[0].strip("`") for row in rows if row[1] == "yes"} == {*REQUIRED, "dataset_path"}
+
+
+def test_the_packaged_data_benchmark_example_evaluates_its_one_split(tmp_path, monkeypatch, tiny_llama_dir):
+    module = code_blocks(section("hooks.md", "## drtframe_register_benchmarks(register)"), "python")[1]
+    rows = [{"riddle": f"w{i} w{i + 1}", "options": [f"w{i + 2}", f"w{i + 3}"], "answer": i % 2} for i in range(10)]
+    (tmp_path / "riddles-validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    make_dist(tmp_path, "drtframe-riddles", {"doc_riddles": module}, {"riddles": "doc_riddles"})
+    try:
+        out = tmp_path / "results.json"
+        result = CliRunner().invoke(cli, ["eval", "-m", str(tiny_llama_dir), "-b", "my_riddles", "--split", "validation",
+                                          "-O", str(out)])
+        assert result.exit_code == 0, result.output
+        assert json.loads(out.read_text())["results"]["my_riddles"]["n"] == 10
+        other = CliRunner().invoke(cli, ["eval", "-m", str(tiny_llama_dir), "-b", "my_riddles", "--split", "test"])
+        assert other.exit_code == 2
+        assert (f"my_riddles reads its validation items from {tmp_path / 'riddles-validation.jsonl'} and has no "
+                f"'test' split") in " ".join(other.output.split())
+    finally:
+        forget_modules(["doc_riddles"])

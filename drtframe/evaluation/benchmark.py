@@ -29,7 +29,7 @@ class Benchmark(PluginClass):
     native_format: ClassVar[str] = "cloze"
     target_delimiter: ClassVar[str] = " "
     prompt_prefix: ClassVar[str] = ""  # lm-eval's `description`, placed before every prompt
-    data_file: ClassVar[Path | None] = None  # a JSONL file that replaces the hub (YAML tasks)
+    data_file: ClassVar[Path | None] = None  # a JSONL file of `split`'s rows that replaces the hub and --data-dir
 
     def process_docs(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """lm-eval's `process_docs`: rows as stored -> docs the templates read (default: as is)."""

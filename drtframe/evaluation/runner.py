@@ -39,13 +39,17 @@ class BenchmarkResult:
 
 
 def resolve_benchmark(registry: Registry, name: str, split: str | None = None) -> Benchmark:
-    """A registered benchmark by name, or a YAML task file; `split` replaces the evaluated split."""
+    """A registered benchmark by name, or a YAML task file; `split` replaces the evaluated split (a benchmark
+    whose rows come from its `data_file` has only the split it names)."""
     if name.endswith((".yaml", ".yml")):
         from .yaml_task import load_yaml_benchmark
 
         benchmark = load_yaml_benchmark(Path(name), split)
     else:
         benchmark = registry.get("benchmark", name)()
+        if split and benchmark.data_file is not None and split != benchmark.split:
+            raise DrtframeError(f"{name} reads its {benchmark.split} items from {benchmark.data_file} and has no "
+                                f"{split!r} split")
         if split:
             benchmark.split = split
     return benchmark

@@ -119,3 +119,10 @@ def test_the_packaged_data_benchmark_example_evaluates_its_one_split(tmp_path, m
                 f"'test' split") in " ".join(other.output.split())
     finally:
         forget_modules(["doc_riddles"])
+
+
+def test_the_command_reference_is_generated_from_the_click_definitions():
+    from drtframe.cli.reference import render
+
+    assert (DOCS / "cli.md").read_text() == render(), \
+        "docs/cli.md is stale: regenerate it with python -m drtframe.cli.reference > docs/cli.md"

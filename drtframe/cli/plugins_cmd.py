@@ -33,7 +33,7 @@ FACTS = {
 @click.option("--kind", type=click.Choice(list(KINDS)), help="Only names of this kind.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (every name, unfolded, with its options).")
 def command(name, kind, as_json) -> None:
-    """List registered scorers, schedules, probes, benchmarks and architectures, or show NAME in full."""
+    """List what the plugins registered, by kind, and who provides it; or show NAME in full."""
     from ..plugins import load_registry
     from ..suggest import unknown_name
 

@@ -11,6 +11,7 @@ import drtframe
 from drtframe.cli import cli
 from drtframe.errors import DrtframeError, DrtframeWarning
 from drtframe.hookspecs import hookimpl
+from drtframe.kinds import KINDS
 from drtframe.methods import resolve_method
 from drtframe.plugins import PluginManager, Registry, plugin_manager
 from fake_dists import forget_modules, make_dist
@@ -114,8 +115,7 @@ def test_the_listing_fits_80_columns_grouped_by_kind_with_mmlu_folded(site, monk
     assert max(len(line.rstrip()) for line in lines) <= 80
     headings = [line.strip() for line in lines if line and not line.startswith(" ") and "'" not in line
                 and not line.startswith("second")]
-    assert headings == ["scorers", "schedules", "probes", "benchmarks", "architectures",
-                        "plugins from other distributions"]
+    assert headings == [f"{kind}s" for kind in KINDS] + ["plugins from other distributions"]
     assert [line.split()[0] for line in lines if "mmlu" in line] == ["mmlu", "mmlu_*"]
     assert "57 more: mmlu_" in result.output
     assert len(lines) < 50

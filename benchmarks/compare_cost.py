@@ -43,7 +43,7 @@ def main() -> None:
     grid = data["grid"]
     registry = load_registry()
     handle = load_model(ModelSpec(grid["model"], dtype=grid["dtype"]), registry)
-    variants = sorted({tuple(c["removed"]) for c in data["cells"]})  # the dense model () first
+    variants = sorted({tuple(c["removed"]) for c in data["cells"] if c["healer"] == "none"})  # dense () first
     data_dir = SAMPLE_EVAL_DIR if grid["data_dir"] == "sample" else None if grid["data_dir"] == "hub" else Path(grid["data_dir"])
     work = [(b, load_benchmark(registry, b, grid["split"], grid["format"], grid["limit"], data_dir).items, False)
             for b in grid["benchmarks"]]

@@ -213,7 +213,7 @@ def test_kill_9_mid_grid_loses_only_unfinished_cells(tiny_dir, tmp_path):
     (("-k", ","), "--remove names no budget"),
     (("--split", "test"), "packaged rows are of the validation split"),
     (("--data-dir", "TESTDATA", "--split", "test"), "ARC-Easy/test.jsonl"),
-    (("-o", "random:seed=3"), "not in --methods"),
+    (("-o", "random:seed=3"), "in neither --methods"),
 ])
 def test_bad_input_gets_one_line_and_exit_2_and_writes_nothing(args, message, tiny_dir, tmp_path):
     from conftest import TEST_DATA
@@ -257,3 +257,35 @@ def test_ctrl_c_says_one_line_and_keeps_finished_cells(tiny_dir, tmp_path, monke
     result = run_compare(tiny_dir, tmp_path / "out")
     assert result.exit_code == 130
     assert "Interrupted; finished cells are kept in" in result.output and "Traceback" not in result.output
+
+
+def test_healed_variants_sit_beside_the_unhealed_and_equal_an_independent_heal(tiny_dir, tmp_path, registry):
+    from drtframe.evaluation.loglikelihood import loglikelihoods
+    from drtframe.healing.apply import heal, resolve_healer
+
+    out = tmp_path / "out"
+    result = run_compare(tiny_dir, out, "--heal", "none,linear_ls", "-o", "linear_ls:ridge=1e-3",
+                         methods="block_influence")
+    assert result.exit_code == 0, result.output
+    assert "block_influence + linear_ls" in result.output
+    data = json.loads((out / "results.json").read_text())
+    healed = [c for c in data["cells"] if c["healer"] == "linear_ls" and c["benchmark"] == "arc_easy"]
+    assert len(healed) == 2 and all(c["healing"]["options"]["ridge"] == 1e-3 for c in healed)
+    rows = (out / "results.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * (1 + 2 * 2)  # benchmarks x (dense + budgets x {none, linear_ls})
+    cell = healed[0]
+    handle = load_model(ModelSpec(str(tiny_dir)), registry)
+    calibration = CalibrationSpec(str(WIKITEXT_HEAD), 2, 16)
+    heal(handle, tuple(cell["removed"]), resolve_healer(registry, "linear_ls", {"ridge": "1e-3"}), calibration)
+    pruned = handle.without(tuple(cell["removed"]))
+    from drtframe.comparison.cells import load_benchmark
+    from drtframe.comparison.request import SAMPLE_EVAL_DIR
+
+    items = load_benchmark(registry, "arc_easy", "validation", None, 6, SAMPLE_EVAL_DIR).items
+    for got, want in zip(cell["loglikelihoods"], loglikelihoods(pruned, items)):
+        assert got == pytest.approx(want, abs=1e-5)
+    unhealed = next(c for c in data["cells"] if c["healer"] == "none" and c["removed"] == cell["removed"]
+                    and c["benchmark"] == "arc_easy")
+    assert unhealed["loglikelihoods"] != cell["loglikelihoods"]
+    again = run_compare(tiny_dir, out, "--heal", "none,linear_ls", "-o", "linear_ls:ridge=1e-3", methods="block_influence")
+    assert "0 pieces of work computed" in again.output

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..comparison.request import (DEFAULT_BENCHMARKS, DEFAULT_BUDGETS, DEFAULT_CALIBRATION, DEFAULT_GUARD_ITEMS,
-                                  DEFAULT_LIMIT, DEFAULT_METHODS, SAMPLE)
+                                  DEFAULT_LIMIT, DEFAULT_METHODS, NO_HEALER, SAMPLE)
 from .calibration_options import calibration_options
 from .console import console, out
 from .options import model_options
@@ -31,7 +31,9 @@ from .options import model_options
                    "'hub' (through datasets), or a local tree <DIR>/<hub path>/<config or default>/<split>.jsonl.")
 @calibration_options(default=DEFAULT_CALIBRATION)
 @click.option("--option", "-o", "options", multiple=True, metavar="METHOD:KEY=VALUE",
-              help="A method option, e.g. -o random:seed=3 (repeatable).")
+              help="A method's or healer's option, e.g. -o random:seed=3 (repeatable).")
+@click.option("--heal", default=NO_HEALER, show_default=True, metavar="none,HEALER,...",
+              help="Evaluate each pruned model as it is ('none') and/or healed (e.g. none,linear_ls), side by side.")
 @click.option("--guard/--no-guard", default=True, show_default=True,
               help="Take every variant's decision profile on the guard items (the packaged ARC-Easy sample, "
                    "validation rows 470-569) and flag variants that lost the decision transition as collapsed.")
@@ -39,8 +41,8 @@ from .options import model_options
               help="How many guard items (2-100; fewer make the verdict noisier).")
 @click.option("--output-dir", "-O", type=click.Path(path_type=Path, file_okay=False), default=Path("drtframe-results"),
               show_default=True, help="Results, plots and the cache that makes reruns and resumes instant.")
-def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, calibration, batch_size, options, guard,
-            guard_items, output_dir) -> None:
+def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, calibration, batch_size, options, heal,
+            guard, guard_items, output_dir) -> None:
     """Compare pruning methods side by side: every method at every budget on every benchmark."""
     from ..calibration_items import ItemWindow
     from ..comparison.request import CompareRequest, parse_budgets, parse_method_options
@@ -53,7 +55,7 @@ def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, ca
         model=model, methods=_names(methods), budgets=parse_budgets(budgets), benchmarks=_names(benchmarks),
         split=split, format=fmt, limit=limit, data_dir=data_dir, calibration=calibration,
         options=parse_method_options(options), guard=ItemWindow.sample(guard_items) if guard else None,
-        output_dir=output_dir, batch_size=batch_size)
+        output_dir=output_dir, batch_size=batch_size, heal=_names(heal))
     start = time.perf_counter()
     with grid_progress() as (progress, report):
         try:

@@ -38,17 +38,17 @@ def render(result, out: Console) -> None:
         table.add_column("method")
         for k in result.budgets:
             table.add_column(f"K={k}", justify="right")
-        best = {k: max((result.cell(m, k, name)["acc"] for m in result.methods if m.removed[k] is not None),
+        best = {k: max((result.cell(m, k, name, h)["acc"] for m, h in result.lines() if m.removed[k] is not None),
                        default=None) for k in result.budgets}
-        for method in result.methods:
-            row = [method.method]
+        for method, healer in result.lines():
+            row = [result.label(method, healer)]
             for k in result.budgets:
-                cell = result.cell(method, k, name)
+                cell = result.cell(method, k, name, healer)
                 if cell is None:
                     row.append(f"[dim]stopped after {method.stopped_after}[/]")
                     continue
                 text = f"{cell['acc']:.3f} ({result.retention(cell, name):.0%})"
-                if result.collapsed(method.removed[k]):
+                if result.collapsed(method.removed[k], healer):
                     text = f"[red]{text} ✗[/]"
                 elif cell["acc"] == best[k]:
                     text = f"[bold green]{text}[/]"

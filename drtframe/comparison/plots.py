@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .request import NO_HEALER
 from .result import CompareResult
 
 
@@ -20,22 +21,24 @@ def _pyplot():
 
 def plot_accuracy(result: CompareResult, path: Path) -> None:
     """A panel per benchmark: one line per method over the budgets (the dense model at 0), the dense and
-    chance levels as reference lines, variants the guard finds collapsed marked with a red cross."""
+    chance levels as reference lines, variants the guard finds collapsed marked with a red cross; healed
+    variants dashed."""
     plt = _pyplot()
     benches = result.benchmarks
     fig, axes = plt.subplots(1, len(benches), figsize=(5.5 * len(benches), 4.5), squeeze=False)
     for ax, bench in zip(axes[0], benches):
         name = bench["name"]
         dense = result.dense(name)["acc"]
-        for method in result.methods:
-            points = [(0, dense, ())] + [(k, result.cell(method, k, name)["acc"], method.removed[k])
+        for method, healer in result.lines():
+            points = [(0, dense, ())] + [(k, result.cell(method, k, name, healer)["acc"], method.removed[k])
                                          for k in result.budgets if method.removed[k] is not None]
             ks, accs, removed = zip(*points)
-            line, = ax.plot(ks, accs, marker="o", label=method.method)
-            bad = [(k, a) for k, a, v in points if v and result.collapsed(v)]
+            line, = ax.plot(ks, accs, marker="o", ls="-" if healer == NO_HEALER else "--",
+                            label=result.label(method, healer))
+            bad = [(k, a) for k, a, v in points if v and result.collapsed(v, healer)]
             if bad:
                 ax.scatter(*zip(*bad), marker="x", s=90, color="red", zorder=5)
-            if method.stopped_after is not None:
+            if method.stopped_after is not None and healer == NO_HEALER:
                 ax.annotate(f"stopped after {method.stopped_after}", (ks[-1], accs[-1]), fontsize=7,
                             color=line.get_color(), textcoords="offset points", xytext=(4, -10))
         ax.axhline(dense, color="black", ls="--", lw=1, label="dense")
@@ -63,7 +66,7 @@ def plot_removal_map(result: CompareResult, path: Path) -> None:
         for step, layer in enumerate(method.order, start=1):
             grid[row, layer] = step
     fig, ax = plt.subplots(figsize=(max(6, 0.32 * num_layers + 3), 0.55 * len(result.methods) + 1.8))
-    dense = result.profiles.get(())
+    dense = result.profiles.get(((), NO_HEALER))
     if dense and dense["transition_original_layer"] is not None:
         lstar = dense["transition_original_layer"]
         ax.axvspan(-0.5, lstar - 0.5, color="tab:red", alpha=0.08, label="dense Silent Phase")

@@ -30,6 +30,7 @@ SAMPLE_EVAL_DIR = SAMPLE_DIR / "eval"
 SAMPLE_EVAL_ROWS = {"arc_easy": 200, "piqa": 200}  # validation rows 0..N-1 shipped in SAMPLE_EVAL_DIR
 SAMPLE_SPLIT = "validation"
 SAMPLE = "sample"  # --data-dir value: the packaged evaluation rows
+NO_HEALER = "none"  # --heal value: the pruned model as it is
 HUB = "hub"  # --data-dir value: the Hugging Face hub through `datasets`
 
 
@@ -38,10 +39,11 @@ class CompareRequest:
     """A grid: every method at every budget (blocks removed), evaluated on every benchmark.
 
     `data_dir` is "sample" (the packaged rows; `split` then defaults to validation), "hub", or a
-    local tree in the `--data-dir` layout. `options` maps a method (as written in `methods`) to its
-    options. `guard` holds the items of the decision profile taken of every variant (None: no profile).
-    `replay` lets variants resume from the dense model's recorded block inputs; off, every variant
-    runs whole (the reference it is checked against).
+    local tree in the `--data-dir` layout. `options` maps a method (as written in `methods`) or a
+    healer to its options. `guard` holds the items of the decision profile taken of every variant
+    (None: no profile). `replay` lets variants resume from the dense model's recorded block inputs;
+    off, every variant runs whole (the reference it is checked against). `heal` says how each pruned
+    model is evaluated: "none" (as pruned) and/or healers fitted on the calibration text.
     """
 
     model: ModelSpec = ModelSpec("smollm2-135m")
@@ -58,6 +60,7 @@ class CompareRequest:
     output_dir: Path = Path("drtframe-results")
     batch_size: int = 8
     replay: bool = True
+    heal: tuple[str, ...] = (NO_HEALER,)
 
     @property
     def local_data(self) -> Path | None:
@@ -87,10 +90,12 @@ class CompareRequest:
             raise DrtframeError("--limit must be at least 1")
         if self.batch_size < 1:
             raise DrtframeError("--batch-size must be at least 1")
-        unused = set(self.options) - set(self.methods)
+        if not self.heal or len(set(self.heal)) != len(self.heal):
+            raise DrtframeError("--heal must name 'none' and/or healers, each once")
+        unused = set(self.options) - set(self.methods) - set(self.heal)
         if unused:
-            raise DrtframeError(f"-o names method {sorted(unused)[0]!r}, which is not in --methods "
-                                f"({', '.join(self.methods)})")
+            raise DrtframeError(f"-o names {sorted(unused)[0]!r}, which is in neither --methods "
+                                f"({', '.join(self.methods)}) nor --heal")
 
     def check_data(self) -> None:
         """Refuse data the packaged rows cannot give, or a --data-dir that is not a directory."""

@@ -12,22 +12,25 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .request import CompareRequest
+from .request import NO_HEALER, CompareRequest
 from .sequences import MethodOutcome
 
 Variant = tuple[int, ...]
-CSV_COLUMNS = ("model", "method", "k", "removed_layers", "benchmark", "split", "n", "acc", "acc_stderr", "acc_norm",
-               "acc_norm_stderr", "retention", "guard_verdict", "transition_layer")
+CSV_COLUMNS = ("model", "method", "k", "healer", "removed_layers", "benchmark", "split", "n", "acc", "acc_stderr",
+               "acc_norm", "acc_norm_stderr", "retention", "guard_verdict", "transition_layer")
 
 
 @dataclass(frozen=True)
 class CompareResult:
+    """`cells` by (removed set, healer, benchmark) and `profiles` by (removed set, healer); the healer
+    "none" is the pruned model as it is, and ((), "none") the dense model."""
+
     request: CompareRequest
     model: dict  # source, fingerprint, num_layers, dtype
     methods: tuple[MethodOutcome, ...]
     benchmarks: tuple[dict, ...]  # name, split, format, n, chance, items key
-    cells: Mapping[tuple[Variant, str], dict]
-    profiles: Mapping[Variant, dict]  # () is the dense model; each has its guard verdict
+    cells: Mapping[tuple[Variant, str, str], dict]
+    profiles: Mapping[tuple[Variant, str], dict]  # each has its guard verdict
     guard_items: dict | None
     computed: int
     from_cache: int
@@ -36,37 +39,48 @@ class CompareResult:
     def budgets(self) -> tuple[int, ...]:
         return self.request.budgets
 
-    def dense(self, benchmark: str) -> dict:
-        return self.cells[((), benchmark)]
+    @property
+    def healers(self) -> tuple[str, ...]:
+        return self.request.heal
 
-    def cell(self, method: MethodOutcome, k: int, benchmark: str) -> dict | None:
+    def dense(self, benchmark: str) -> dict:
+        return self.cells[((), NO_HEALER, benchmark)]
+
+    def cell(self, method: MethodOutcome, k: int, benchmark: str, healer: str = NO_HEALER) -> dict | None:
         removed = method.removed[k]
-        return None if removed is None else self.cells[(removed, benchmark)]
+        return None if removed is None else self.cells[(removed, healer, benchmark)]
 
     def retention(self, cell: dict, benchmark: str) -> float:
         dense = self.dense(benchmark)["acc"]
         return cell["acc"] / dense if dense else float("nan")
 
-    def verdict(self, removed: Variant) -> str | None:
-        profile = self.profiles.get(removed)
-        return profile["verdict"] if profile else None
+    def collapsed(self, removed: Variant, healer: str = NO_HEALER) -> bool:
+        profile = self.profiles.get((removed, healer))
+        return profile is not None and profile["verdict"] == "refuse"
 
-    def collapsed(self, removed: Variant) -> bool:
-        return self.verdict(removed) == "refuse"
+    def lines(self) -> list[tuple[MethodOutcome, str]]:
+        """Every (method, healer) pair, the way tables and plots show them."""
+        return [(m, h) for m in self.methods for h in self.healers]
+
+    @staticmethod
+    def label(method: MethodOutcome, healer: str) -> str:
+        return method.method if healer == NO_HEALER else f"{method.method} + {healer}"
 
     def rows(self) -> list[dict]:
-        """The tidy table: the dense model (k = 0), then every method x budget x benchmark."""
+        """The tidy table: the dense model (k = 0), then every method x budget x healer x benchmark."""
         rows = []
-        entries = [("dense", 0, ())] + [(m.method, k, m.removed[k]) for m in self.methods for k in self.budgets]
-        for method, k, removed in entries:
+        entries = [("dense", 0, NO_HEALER, ())] + [(m.method, k, h, m.removed[k]) for m, h in self.lines()
+                                                   for k in self.budgets]
+        for method, k, healer, removed in entries:
             for bench in self.benchmarks:
                 row = dict.fromkeys(CSV_COLUMNS, "")
-                row.update(model=self.model["source"], method=method, k=k, benchmark=bench["name"], split=bench["split"])
+                row.update(model=self.model["source"], method=method, k=k, healer=healer, benchmark=bench["name"],
+                           split=bench["split"])
                 if removed is None:
                     row["guard_verdict"] = "stopped"
                 else:
-                    cell = self.cells[(removed, bench["name"])]
-                    profile = self.profiles.get(removed) or {}
+                    cell = self.cells[(removed, healer, bench["name"])]
+                    profile = self.profiles.get((removed, healer)) or {}
                     row.update(removed_layers=" ".join(map(str, removed)), n=cell["n"], acc=cell["acc"],
                                acc_stderr=cell["acc_stderr"], acc_norm=cell["acc_norm"],
                                acc_norm_stderr=cell["acc_norm_stderr"], retention=self.retention(cell, bench["name"]),
@@ -87,24 +101,24 @@ class CompareResult:
         return {
             "grid": {"model": r.model.source, "dtype": self.model["dtype"], "methods": list(r.methods),
                      "budgets": list(r.budgets), "benchmarks": list(r.benchmarks), "split": r.eval_split,
-                     "format": r.format, "limit": r.limit, "data_dir": r.data_dir,
+                     "format": r.format, "limit": r.limit, "data_dir": r.data_dir, "heal": list(r.heal),
                      "calibration": r.calibration.as_dict(), "options": {m: dict(o) for m, o in r.options.items()},
                      "guard": self.guard_items is not None},
             "model": self.model,
             "methods": [m.to_json() for m in self.methods],
             "benchmarks": list(self.benchmarks),
             "guard_items": self.guard_items,
-            "dense_profile": self.profiles.get(()),
-            "variants": [{"removed": list(v), "profile": p} for v, p in self.profiles.items() if v],
-            "cells": [{"removed": list(v), "benchmark": b, "chosen_by": self._chosen_by(v),
-                       "retention": self.retention(c, b), "guard": self._guard(v), **c}
-                      for (v, b), c in self.cells.items()],
+            "dense_profile": self.profiles.get(((), NO_HEALER)),
+            "variants": [{"removed": list(v), "healer": h, "profile": p} for (v, h), p in self.profiles.items() if v],
+            "cells": [{"removed": list(v), "healer": h, "benchmark": b, "chosen_by": self._chosen_by(v),
+                       "retention": self.retention(c, b), "guard": self._guard(v, h), **c}
+                      for (v, h, b), c in self.cells.items()],
             "work": {"computed": self.computed, "from_cache": self.from_cache},
         }
 
-    def _guard(self, removed: Variant) -> dict | None:
+    def _guard(self, removed: Variant, healer: str) -> dict | None:
         """The variant's decision on the guard items: l* (original numbering), final lens accuracy, verdict."""
-        profile = self.profiles.get(removed)
+        profile = self.profiles.get((removed, healer))
         if profile is None:
             return None
         return {"verdict": profile["verdict"], "collapsed": profile["verdict"] == "refuse",

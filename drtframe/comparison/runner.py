@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..calibration_items import ItemWindow
 from ..errors import DrtframeError
+from ..healing.apply import heal, resolve_healer
 from ..evaluation.runner import resolve_benchmark
 from ..methods import resolve_method
 from ..models.handle import ModelHandle
@@ -19,9 +20,9 @@ from ..pruning import guard_verdict
 from .cells import BenchmarkItems, cell_from_scores, load_benchmark, profile_from_scores
 from .fingerprint import model_fingerprint
 from .outputs import write_outputs
-from .request import CompareRequest
+from .request import NO_HEALER, CompareRequest
 from .result import CompareResult
-from .sequences import plan_method
+from .sequences import calibration_identity, plan_method
 from .store import Store, content_key
 from .variants import Variant, variant_scores
 
@@ -68,10 +69,12 @@ def compare(request: CompareRequest, registry: Registry | None = None,
     registry = registry or load_registry()
     request.check()
     methods = {name: resolve_method(registry, name, request.options.get(name, {})) for name in request.methods}
+    healers = {name: resolve_healer(registry, name, request.options.get(name, {})) for name in request.heal
+               if name != NO_HEALER}
     for name in request.benchmarks:
         resolve_benchmark(registry, name)  # an unknown name is told apart from missing data
     request.check_data()
-    if any(m.scorer.needs_calibration for m in methods.values()):
+    if healers or any(m.scorer.needs_calibration for m in methods.values()):
         request.calibration.check()
     benches = [load_benchmark(registry, name, request.eval_split, request.format, request.limit, request.local_data)
                for name in request.benchmarks]
@@ -98,24 +101,36 @@ def compare(request: CompareRequest, registry: Registry | None = None,
         outcomes.append(outcome)
         tally.finish(cached=cached)
     variants = [()] + sorted({v for o in outcomes for v in o.removed.values() if v is not None})
-    tally.total = tally.done + per_variant * len(variants)
+    tally.total = tally.done + per_variant * (len(variants) + (len(variants) - 1) * len(healers))
 
-    profiles = {}
+    pieces = []  # (kind key, label, items, build(scores, removed), per_layer)
     if guard:
         items, record = guard
-        key = {**base_key, "kind": "profile", "items": content_key({"items": [
-            [i.contexts, i.continuations, i.gold] for i in items]})}
-        profiles = _run(handle, variants, key, store, tally, request.replay, "guard items", items,
-                        lambda scores, v: profile_from_scores(scores, items, _kept(handle, v)), per_layer=True)
-        dense_layer = profiles[()]["transition_layer"]
-        for variant, profile in profiles.items():
-            profile["verdict"] = guard_verdict(dense_layer, profile["transition_layer"])
-    cells = {}
+        pieces.append(({**base_key, "kind": "profile", "items": content_key({"items": [
+            [i.contexts, i.continuations, i.gold] for i in items]})}, "guard items", items,
+            lambda scores, v, items=items: profile_from_scores(scores, items, _kept(handle, v)), True))
     for bench in benches:
-        key = {**base_key, "kind": "cell", **bench.identity()}
-        done = _run(handle, variants, key, store, tally, request.replay, bench.name, bench.items,
-                    lambda scores, v, b=bench: cell_from_scores(b, scores))
-        cells.update({(v, bench.name): cell for v, cell in done.items()})
+        pieces.append(({**base_key, "kind": "cell", **bench.identity()}, bench.name, bench.items,
+                       lambda scores, v, b=bench: cell_from_scores(b, scores), False))
+    done: dict[tuple, dict] = {}  # (kind key label, removed, healer) -> value
+    for key, label, items, build, per_layer in pieces:
+        for variant, value in _run(handle, variants, key, store, tally, request.replay, label, items, build,
+                                   per_layer).items():
+            done[(label, variant, NO_HEALER)] = value
+    for name, healer in healers.items():
+        identity = {"healer": name, "options": healer.options.model_dump(),
+                    "calibration": calibration_identity(request.calibration), "batch_size": request.batch_size}
+        for variant in variants[1:]:
+            for label, value in _run_healed(handle, variant, healer, identity, pieces, store, tally,
+                                            request).items():
+                done[(label, variant, name)] = value
+
+    profiles = {(v, h): value for (label, v, h), value in done.items() if guard and label == "guard items"}
+    if guard:
+        dense_layer = profiles[((), NO_HEALER)]["transition_layer"]
+        for profile in profiles.values():
+            profile["verdict"] = guard_verdict(dense_layer, profile["transition_layer"])
+    cells = {(v, h, label): value for (label, v, h), value in done.items() if label != "guard items"}
 
     result = CompareResult(
         request, {"source": request.model.source, "fingerprint": base_key["model"], "num_layers": handle.num_layers,
@@ -144,6 +159,36 @@ def _run(handle: ModelHandle, variants: list[Variant], base_key: dict, store: St
         tally.finish()
         tally.say(f"{label}: {len(found)}/{len(variants)} variants done")
     return {v: found[v] for v in variants}
+
+
+def _run_healed(handle: ModelHandle, variant: Variant, healer, identity: dict, pieces: list, store: Store,
+                tally: _Tally, request: CompareRequest) -> dict[str, dict]:
+    """The healed variant's stored values; the missing ones computed on the healed model run whole (a healer
+    may change any kept block, so nothing is replayed), after which the dense weights are restored."""
+    found, missing = {}, []
+    for key, label, items, build, per_layer in pieces:
+        value = store.get(key["kind"], content_key({**key, "removed": list(variant), "heal": identity}))
+        if value is None:
+            missing.append((key, label, items, build, per_layer))
+        else:
+            found[label] = value
+    tally.finish(len(found), cached=True)
+    if not missing:
+        return found
+    original = {name: tensor.detach().clone() for name, tensor in handle.model.state_dict().items()}
+    try:
+        tally.say(f"healing {','.join(map(str, variant))} with {healer.name}")
+        record = heal(handle, variant, healer, request.calibration, request.batch_size)
+        for key, label, items, build, per_layer in missing:
+            tally.say(f"{label}: healed variant {','.join(map(str, variant))}")
+            scores = dict(variant_scores(handle, items, [variant], per_layer, replay=False))[variant]
+            value = {**build(scores, variant), "healing": record}
+            store.put(key["kind"], content_key({**key, "removed": list(variant), "heal": identity}), value)
+            found[label] = value
+            tally.finish()
+    finally:
+        handle.model.load_state_dict(original)
+    return found
 
 
 def _kept(handle: ModelHandle, variant: Variant) -> tuple[int, ...]:

@@ -109,8 +109,8 @@ def test_the_packaged_data_benchmark_example_evaluates_its_one_split(tmp_path, m
     make_dist(tmp_path, "drtframe-riddles", {"doc_riddles": module}, {"riddles": "doc_riddles"})
     try:
         out = tmp_path / "results.json"
-        result = CliRunner().invoke(cli, ["eval", "-m", str(tiny_llama_dir), "-b", "my_riddles", "--split", "validation",
-                                          "-O", str(out)])
+        result = CliRunner().invoke(cli, ["eval", "-m", str(tiny_llama_dir), "-b", "my_riddles",
+                                          "--split", "validation", "-O", str(out)])
         assert result.exit_code == 0, result.output
         assert json.loads(out.read_text())["results"]["my_riddles"]["n"] == 10
         other = CliRunner().invoke(cli, ["eval", "-m", str(tiny_llama_dir), "-b", "my_riddles", "--split", "test"])

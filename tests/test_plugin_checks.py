@@ -107,8 +107,8 @@ def test_a_schedule_whose_plan_repeats_a_layer_is_named(install, tiny_llama_dir)
     ('{"odd": [object()] * n}', "Bad.measure returned values of 'odd' that JSON cannot hold (Object of type object "
                                 "is not JSON serializable)"),
 ])
-def test_a_probe_that_returns_the_wrong_metrics_is_named(returned, problem, install, tiny_llama_dir, yaml_task,  # noqa: F811
-                                                         tmp_path):
+def test_a_probe_that_returns_the_wrong_metrics_is_named(returned, problem, install, tiny_llama_dir,
+                                                         yaml_task, tmp_path):  # noqa: F811
     install(PROBE, returned)
     out = tmp_path / "profile.json"
     result = CliRunner().invoke(cli, ["probe", "-m", str(tiny_llama_dir), "-b", str(yaml_task),

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -82,14 +81,6 @@ def test_a_replayed_cell_equals_the_saved_and_reloaded_pruned_model(registry, tm
         assert torch.allclose(got[:, 0], torch.tensor(want), atol=1e-5)
 
 
-@pytest.fixture
-def tiny_dir(tmp_path):
-    path = tmp_path / "tiny"
-    tiny_model("llama").save_pretrained(path)
-    tiny_tokenizer().save_pretrained(path)
-    return path
-
-
 def run_compare(model_dir, out, *args, methods=METHODS):
     guard = [] if "--no-guard" in args else ["--guard-items", "8"]
     return CliRunner().invoke(cli, ["compare", "-m", str(model_dir), "--methods", methods, *GRID, *guard,
@@ -100,9 +91,9 @@ def stored(out: Path, kind: str) -> list[Path]:
     return sorted((out / "cache" / kind).glob("*.json"))
 
 
-def test_outputs_table_and_an_instant_rerun(tiny_dir, tmp_path):
+def test_outputs_table_and_an_instant_rerun(tiny_llama_dir, tmp_path):
     out = tmp_path / "results"
-    first = run_compare(tiny_dir, out)
+    first = run_compare(tiny_llama_dir, out)
     assert first.exit_code == 0, first.output
     assert "arc_easy (validation, cloze, n=6)" in first.output and "piqa (validation" in first.output
     assert {p.name for p in out.iterdir()} == {"cache", "results.json", "results.csv", "accuracy_vs_removed.png",
@@ -114,13 +105,13 @@ def test_outputs_table_and_an_instant_rerun(tiny_dir, tmp_path):
     assert data["dense_profile"]["kept"] == [0, 1, 2, 3, 4] and data["guard_items"]["first_item"] == 470
     assert all(c["retention"] == c["acc"] / next(d["acc"] for d in data["cells"] if not d["removed"]
                                                  and d["benchmark"] == c["benchmark"]) for c in data["cells"])
-    again = run_compare(tiny_dir, out)
+    again = run_compare(tiny_llama_dir, out)
     assert again.exit_code == 0 and "0 pieces of work computed" in again.output
     assert (out / "results.csv").read_text().splitlines() == lines
 
 
-def test_prefix_consistent_methods_are_planned_once(tiny_dir, tmp_path, registry):
-    request = CompareRequest(ModelSpec(str(tiny_dir)), ("block_influence", "reverse_order@iterative",
+def test_prefix_consistent_methods_are_planned_once(tiny_llama_dir, tmp_path, registry):
+    request = CompareRequest(ModelSpec(str(tiny_llama_dir)), ("block_influence", "reverse_order@iterative",
                                                         "angular_distance"), (1, 2, 3), ("arc_easy",), limit=4,
                              calibration=CalibrationSpec(str(WIKITEXT_HEAD), 2, 16), guard=None,
                              output_dir=tmp_path / "out")
@@ -133,9 +124,9 @@ def test_prefix_consistent_methods_are_planned_once(tiny_dir, tmp_path, registry
     assert all(max(angular.removed[k]) - min(angular.removed[k]) == k - 1 for k in (1, 2, 3))  # each a run of k
 
 
-def test_a_removed_set_is_evaluated_once_whichever_methods_chose_it(tiny_dir, tmp_path):
+def test_a_removed_set_is_evaluated_once_whichever_methods_chose_it(tiny_llama_dir, tmp_path):
     out = tmp_path / "out"
-    result = run_compare(tiny_dir, out, "--no-guard", methods="reverse_order,reverse_order@iterative")
+    result = run_compare(tiny_llama_dir, out, "--no-guard", methods="reverse_order,reverse_order@iterative")
     assert result.exit_code == 0, result.output
     assert len(stored(out, "cell")) == 2 * 3  # {}, {4}, {3, 4} on two benchmarks
     assert "6 pieces of work computed" not in result.output  # plus the two plans
@@ -145,12 +136,12 @@ def test_a_removed_set_is_evaluated_once_whichever_methods_chose_it(tiny_dir, tm
         "reverse_order@k=2", "reverse_order@iterative@k=2"]
 
 
-def test_two_models_under_one_name_never_share_a_cell(tiny_dir, tmp_path):
+def test_two_models_under_one_name_never_share_a_cell(tiny_llama_dir, tmp_path):
     out = tmp_path / "out"
-    assert run_compare(tiny_dir, out, "--no-guard").exit_code == 0
+    assert run_compare(tiny_llama_dir, out, "--no-guard").exit_code == 0
     before, cells = (out / "results.csv").read_text(), len(stored(out, "cell"))
-    tiny_model("llama", seed=1).save_pretrained(tiny_dir)  # new weights, same directory name
-    again = run_compare(tiny_dir, out, "--no-guard")
+    tiny_model("llama", seed=1).save_pretrained(tiny_llama_dir)  # new weights, same directory name
+    again = run_compare(tiny_llama_dir, out, "--no-guard")
     assert again.exit_code == 0 and "0 read from the cache" in again.output
     assert len(stored(out, "cell")) == cells + len(json.loads((out / "results.json").read_text())["cells"])
     assert (out / "results.csv").read_text() != before
@@ -162,8 +153,8 @@ def grid_request(model_dir, out) -> CompareRequest:
                           guard=ItemWindow.sample(8), output_dir=out)
 
 
-def test_an_interrupted_grid_resumes_to_the_same_results(tiny_dir, tmp_path, registry):
-    clean = compare(grid_request(tiny_dir, tmp_path / "clean"), registry)
+def test_an_interrupted_grid_resumes_to_the_same_results(tiny_llama_dir, tmp_path, registry):
+    clean = compare(grid_request(tiny_llama_dir, tmp_path / "clean"), registry)
 
     def interrupt(progress):
         if progress.done == 6:
@@ -171,7 +162,7 @@ def test_an_interrupted_grid_resumes_to_the_same_results(tiny_dir, tmp_path, reg
 
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
-        compare(grid_request(tiny_dir, out), registry, progress=interrupt)
+        compare(grid_request(tiny_llama_dir, out), registry, progress=interrupt)
     assert not (out / "results.csv").exists()
     kept = len(list((out / "cache").rglob("*.json")))
     assert kept == 6  # two plans, then four profiles: everything finished before the interrupt is stored
@@ -180,16 +171,16 @@ def test_an_interrupted_grid_resumes_to_the_same_results(tiny_dir, tmp_path, reg
     (out / "cache" / "cell" / ".abc.json.x.partial").write_text('{"acc": 0.')
     victim = stored(out, "profile")[0]
     victim.write_text(victim.read_text()[:10])
-    resumed = compare(grid_request(tiny_dir, out), registry)
+    resumed = compare(grid_request(tiny_llama_dir, out), registry)
     assert resumed.from_cache == kept - 1 and resumed.computed == clean.computed - (kept - 1)
     assert (out / "results.csv").read_text() == (tmp_path / "clean" / "results.csv").read_text()
     assert json.loads((out / "results.json").read_text())["cells"] == json.loads(
         (tmp_path / "clean" / "results.json").read_text())["cells"]
 
 
-def test_kill_9_mid_grid_loses_only_unfinished_cells(tiny_dir, tmp_path):
+def test_kill_9_mid_grid_loses_only_unfinished_cells(tiny_llama_dir, tmp_path):
     drtframe = Path(sys.executable).with_name("drtframe")
-    args = [str(drtframe), "compare", "-m", str(tiny_dir), "--methods", METHODS, *GRID, "--guard-items", "8"]
+    args = [str(drtframe), "compare", "-m", str(tiny_llama_dir), "--methods", METHODS, *GRID, "--guard-items", "8"]
     clean = subprocess.run([*args, "-O", str(tmp_path / "clean")], capture_output=True, text=True)
     assert clean.returncode == 0, clean.stderr
     out = tmp_path / "killed"
@@ -215,56 +206,56 @@ def test_kill_9_mid_grid_loses_only_unfinished_cells(tiny_dir, tmp_path):
     (("--data-dir", "TESTDATA", "--split", "test"), "ARC-Easy/test.jsonl"),
     (("-o", "random:seed=3"), "in neither --methods"),
 ])
-def test_bad_input_gets_one_line_and_exit_2_and_writes_nothing(args, message, tiny_dir, tmp_path):
+def test_bad_input_gets_one_line_and_exit_2_and_writes_nothing(args, message, tiny_llama_dir, tmp_path):
     from conftest import TEST_DATA
 
     args = [str(TEST_DATA / "mc") if a == "TESTDATA" else a for a in args]
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["compare", "-m", str(tiny_dir), "-k", "1", "--limit", "3", "-O", str(out), *args])
+    result = CliRunner().invoke(cli, ["compare", "-m", str(tiny_llama_dir), "-k", "1", "--limit", "3", "-O", str(out), *args])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not out.exists()
 
 
-def test_an_unwritable_output_directory_is_refused_before_loading(tiny_dir, tmp_path):
+def test_an_unwritable_output_directory_is_refused_before_loading(tiny_llama_dir, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    result = CliRunner().invoke(cli, ["compare", "-m", str(tiny_dir), "-O", str(blocker / "results")])
+    result = CliRunner().invoke(cli, ["compare", "-m", str(tiny_llama_dir), "-O", str(blocker / "results")])
     assert result.exit_code == 2 and "cannot write results" in result.output
 
 
-def test_the_readme_library_example_runs(tiny_dir, tmp_path, monkeypatch):
+def test_the_readme_library_example_runs(tiny_llama_dir, tmp_path, monkeypatch):
     """The README's five lines, on the tiny model instead of the default SmolLM2."""
     import functools
     import re
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     snippet = re.search(r"```python\n(from drtframe import CompareRequest, compare\n.*?)```", readme, re.S).group(1)
-    tiny_request = functools.partial(CompareRequest, model=ModelSpec(str(tiny_dir)), output_dir=tmp_path / "out",
+    tiny_request = functools.partial(CompareRequest, model=ModelSpec(str(tiny_llama_dir)), output_dir=tmp_path / "out",
                                      calibration=CalibrationSpec(str(WIKITEXT_HEAD), 2, 16), guard=ItemWindow.sample(8))
     monkeypatch.setattr("drtframe.CompareRequest", tiny_request)
     exec(compile(snippet, "README.md", "exec"), {})
     assert (tmp_path / "out" / "results.csv").is_file()
 
 
-def test_ctrl_c_says_one_line_and_keeps_finished_cells(tiny_dir, tmp_path, monkeypatch):
+def test_ctrl_c_says_one_line_and_keeps_finished_cells(tiny_llama_dir, tmp_path, monkeypatch):
     from drtframe.comparison import runner
 
     def interrupted(request, registry=None, progress=lambda p: None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner, "compare", interrupted)
-    result = run_compare(tiny_dir, tmp_path / "out")
+    result = run_compare(tiny_llama_dir, tmp_path / "out")
     assert result.exit_code == 130
     assert "Interrupted; finished cells are kept in" in result.output and "Traceback" not in result.output
 
 
-def test_healed_variants_sit_beside_the_unhealed_and_equal_an_independent_heal(tiny_dir, tmp_path, registry):
+def test_healed_variants_sit_beside_the_unhealed_and_equal_an_independent_heal(tiny_llama_dir, tmp_path, registry):
     from drtframe.evaluation.loglikelihood import loglikelihoods
     from drtframe.healing.apply import heal, resolve_healer
 
     out = tmp_path / "out"
-    result = run_compare(tiny_dir, out, "--heal", "none,linear_ls", "-o", "linear_ls:ridge=1e-3",
+    result = run_compare(tiny_llama_dir, out, "--heal", "none,linear_ls", "-o", "linear_ls:ridge=1e-3",
                          methods="block_influence")
     assert result.exit_code == 0, result.output
     assert "block_influence + linear_ls" in result.output
@@ -274,7 +265,7 @@ def test_healed_variants_sit_beside_the_unhealed_and_equal_an_independent_heal(t
     rows = (out / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * (1 + 2 * 2)  # benchmarks x (dense + budgets x {none, linear_ls})
     cell = healed[0]
-    handle = load_model(ModelSpec(str(tiny_dir)), registry)
+    handle = load_model(ModelSpec(str(tiny_llama_dir)), registry)
     calibration = CalibrationSpec(str(WIKITEXT_HEAD), 2, 16)
     heal(handle, tuple(cell["removed"]), resolve_healer(registry, "linear_ls", {"ridge": "1e-3"}), calibration)
     pruned = handle.without(tuple(cell["removed"]))
@@ -287,5 +278,5 @@ def test_healed_variants_sit_beside_the_unhealed_and_equal_an_independent_heal(t
     unhealed = next(c for c in data["cells"] if c["healer"] == "none" and c["removed"] == cell["removed"]
                     and c["benchmark"] == "arc_easy")
     assert unhealed["loglikelihoods"] != cell["loglikelihoods"]
-    again = run_compare(tiny_dir, out, "--heal", "none,linear_ls", "-o", "linear_ls:ridge=1e-3", methods="block_influence")
+    again = run_compare(tiny_llama_dir, out, "--heal", "none,linear_ls", "-o", "linear_ls:ridge=1e-3", methods="block_influence")
     assert "0 pieces of work computed" in again.output

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..calibration_items import ItemWindow
 from ..errors import DrtframeError
 from ..healing.apply import heal, resolve_healer
 from ..evaluation.runner import resolve_benchmark

@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("healing-evidence"))
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--budgets", default="4,8,12")
+    parser.add_argument("--methods", default="block_influence,perplexity")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     budgets = [int(k) for k in args.budgets.split(",")]
@@ -72,7 +73,8 @@ def main() -> None:
     print(rows[0], flush=True)
     plans = {"block_influence": CalibrationSpec("wikitext2-sample", 8, 128),
              "perplexity": CalibrationSpec("wikitext2-sample", 8, 64)}
-    for name, calibration in plans.items():
+    for name in args.methods.split(","):
+        calibration = plans[name]
         order = resolve_method(registry, name).plan(handle, max(budgets), calibration).order
         for k in budgets:
             removed = tuple(sorted(order[:k]))
@@ -114,7 +116,7 @@ def plot(rows, budgets, path: Path) -> None:
     dense = rows[0]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for ax, metric in zip(axes, ("arc_easy", "piqa", "wikitext_ppl")):
-        for method in ("block_influence", "perplexity"):
+        for method in sorted({r["method"] for r in rows} - {"dense"}):
             for healed in (False, True):
                 points = [(r["k"], r[metric]) for r in rows if r["method"] == method and r["healed"] == healed]
                 ax.plot(*zip(*([(0, dense[metric])] + points)), marker="o", ls="--" if healed else "-",

@@ -48,7 +48,7 @@ def plot_accuracy(result: CompareResult, path: Path) -> None:
         ax.set_ylabel("acc")
         ax.set_xticks([0, *result.budgets])
     if result.guard_items:
-        axes[0][0].scatter([], [], marker="x", color="red", label="collapsed (guard)")
+        axes[0][-1].scatter([], [], marker="x", color="red", label="collapsed (guard)")
     axes[0][-1].legend(fontsize=8, loc="lower left")
     fig.suptitle(f"{result.model['source']}: accuracy against blocks removed")
     fig.tight_layout()

@@ -116,10 +116,10 @@ def plot(rows, budgets, path: Path) -> None:
     dense = rows[0]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for ax, metric in zip(axes, ("arc_easy", "piqa", "wikitext_ppl")):
-        for method in sorted({r["method"] for r in rows} - {"dense"}):
+        for color, method in zip(("tab:blue", "tab:green"), sorted({r["method"] for r in rows} - {"dense"})):
             for healed in (False, True):
                 points = [(r["k"], r[metric]) for r in rows if r["method"] == method and r["healed"] == healed]
-                ax.plot(*zip(*([(0, dense[metric])] + points)), marker="o", ls="--" if healed else "-",
+                ax.plot(*zip(*([(0, dense[metric])] + points)), marker="o", ls="--" if healed else "-", color=color,
                         label=f"{method}{' + linear_ls' if healed else ''}")
         ax.axhline(dense[metric], color="black", lw=0.8, ls=":")
         ax.set_xticks([0, *budgets])

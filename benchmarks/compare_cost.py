@@ -21,7 +21,7 @@ import torch
 
 from drtframe.calibration_items import ItemWindow
 from drtframe.comparison.cells import load_benchmark
-from drtframe.comparison.request import SAMPLE_EVAL_DIR
+from drtframe.comparison.request import CompareRequest
 from drtframe.comparison.variants import variant_scores
 from drtframe.hidden_states import count_block_forwards
 from drtframe.models.loading import ModelSpec, load_model
@@ -44,7 +44,7 @@ def main() -> None:
     registry = load_registry()
     handle = load_model(ModelSpec(grid["model"], dtype=grid["dtype"]), registry)
     variants = sorted({tuple(c["removed"]) for c in data["cells"] if c["healer"] == "none"})  # dense () first
-    data_dir = SAMPLE_EVAL_DIR if grid["data_dir"] == "sample" else None if grid["data_dir"] == "hub" else Path(grid["data_dir"])
+    data_dir = CompareRequest(data_dir=grid["data_dir"]).local_data
     work = [(b, load_benchmark(registry, b, grid["split"], grid["format"], grid["limit"], data_dir).items, False)
             for b in grid["benchmarks"]]
     if grid["guard"]:

@@ -12,8 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-# Small slices of real benchmark rows and WikiText-2 (licences in tests/data/README.md): tests never
-# read ../shared, which a stranger's clone does not have.
+# Small slices of real benchmark rows and WikiText-2 (licences in tests/data/README.md): tests read
+# nothing outside the clone.
 TEST_DATA = Path(__file__).parent / "data"
 WIKITEXT_HEAD = TEST_DATA / "text" / "wikitext-2-raw-test-head-160k.txt"
 

@@ -11,7 +11,7 @@ from ..comparison.request import (DEFAULT_BENCHMARKS, DEFAULT_BUDGETS, DEFAULT_C
                                   DEFAULT_LIMIT, DEFAULT_METHODS, NO_HEALER, SAMPLE)
 from .calibration_options import calibration_options
 from .console import console, out
-from .options import model_options
+from .options import model_options, parse_int_list
 
 
 @click.command("compare")
@@ -45,14 +45,14 @@ def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, ca
             guard, guard_items, output_dir) -> None:
     """Compare pruning methods side by side: every method at every budget on every benchmark."""
     from ..calibration_items import ItemWindow
-    from ..comparison.request import CompareRequest, parse_budgets, parse_method_options
+    from ..comparison.request import CompareRequest, parse_method_options
     from ..comparison.runner import compare
     from .compare_report import grid_progress, render
 
     if not guard and click.get_current_context().get_parameter_source("guard_items").name != "DEFAULT":
         raise click.UsageError("--guard-items cannot be used with --no-guard")
     request = CompareRequest(
-        model=model, methods=_names(methods), budgets=parse_budgets(budgets), benchmarks=_names(benchmarks),
+        model=model, methods=_names(methods), budgets=parse_int_list(budgets, "--remove", "block counts", "2,4,8"), benchmarks=_names(benchmarks),
         split=split, format=fmt, limit=limit, data_dir=data_dir, calibration=calibration,
         options=parse_method_options(options), guard=ItemWindow.sample(guard_items) if guard else None,
         output_dir=output_dir, batch_size=batch_size, heal=_names(heal))

@@ -8,7 +8,7 @@ import click
 
 from .calibration_options import calibration_options
 from .console import console, out
-from .options import model_options, output_file, parse_layer_list
+from .options import model_options, output_file, parse_int_list
 
 
 @click.command("eval")
@@ -41,7 +41,7 @@ def command(model, benchmarks, fmt, limit, data_dir, split, remove_layers, heal,
         raise DrtframeError("--limit must be at least 1")
     registry = load_registry()
     chosen = [resolve_benchmark(registry, name.strip(), split) for name in benchmarks.split(",") if name.strip()]
-    removed = parse_layer_list(remove_layers) or ()
+    removed = parse_int_list(remove_layers) or ()
     healer = None
     if heal:
         from ..healing.apply import resolve_healer

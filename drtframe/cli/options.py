@@ -37,8 +37,9 @@ def model_options(func=None, *, default: str | None = None):
     return wrapper
 
 
-def parse_layer_list(text: str | None) -> tuple[int, ...] | None:
-    """'3,7,9' -> (3, 7, 9); a clear error for anything that is not a comma-separated int list."""
+def parse_int_list(text: str | None, flag: str = "--layers", what: str = "layer indices",
+                   example: str = "3,7,9") -> tuple[int, ...] | None:
+    """'3,7,9' -> (3, 7, 9); a clear error naming `flag` for anything that is not a comma-separated int list."""
     if text is None:
         return None
     from ..errors import DrtframeError
@@ -46,7 +47,7 @@ def parse_layer_list(text: str | None) -> tuple[int, ...] | None:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise DrtframeError(f"--layers expects comma-separated layer indices such as 3,7,9, got {text!r}") from None
+        raise DrtframeError(f"{flag} expects comma-separated {what} such as {example}, got {text!r}") from None
 
 
 method_option_flag = click.option(

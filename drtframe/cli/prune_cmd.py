@@ -9,7 +9,7 @@ from rich.table import Table
 
 from .calibration_options import calibration_options
 from .console import console, out
-from .options import method_option_flag, model_options, parse_layer_list
+from .options import method_option_flag, model_options, parse_int_list
 
 
 @click.command("prune")
@@ -59,7 +59,7 @@ def command(model, method, remove, layers, options, calibration, batch_size, out
     if guard:
         window = (ItemWindow(guard_benchmark, guard_split, guard_data_dir, guard_eval_items, guard_items)
                   if guard_benchmark else ItemWindow.sample(guard_items))
-    request = PruneRequest(model, output, method, remove, parse_layer_list(layers), parse_option_pairs(options),
+    request = PruneRequest(model, output, method, remove, parse_int_list(layers), parse_option_pairs(options),
                            overwrite, measure_speed=not no_speed, calibration=calibration, batch_size=batch_size,
                            guard=window, force=force, heal=heal, heal_options=parse_option_pairs(heal_options))
     with console.status("starting") as spinner:

@@ -31,6 +31,7 @@ SAMPLE_EVAL_ROWS = {"arc_easy": 200, "piqa": 200}  # validation rows 0..N-1 ship
 SAMPLE_SPLIT = "validation"
 SAMPLE = "sample"  # --data-dir value: the packaged evaluation rows
 NO_HEALER = "none"  # --heal value: the pruned model as it is
+Variant = tuple[int, ...]  # original indices of the removed blocks; () is the dense model
 HUB = "hub"  # --data-dir value: the Hugging Face hub through `datasets`
 
 
@@ -112,14 +113,6 @@ class CompareRequest:
                                     f"--limit must be at most that")
         elif self.data_dir != HUB and not Path(self.data_dir).expanduser().is_dir():
             raise DrtframeError(f"--data-dir {self.data_dir} is not a directory (or give 'sample' or 'hub')")
-
-
-def parse_budgets(text: str) -> tuple[int, ...]:
-    """'2,4,8' -> (2, 4, 8)."""
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise DrtframeError(f"--remove expects comma-separated block counts such as 2,4,8, got {text!r}") from None
 
 
 def parse_method_options(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:

@@ -12,10 +12,9 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .request import NO_HEALER, CompareRequest
+from .request import NO_HEALER, CompareRequest, Variant
 from .sequences import MethodOutcome
 
-Variant = tuple[int, ...]
 CSV_COLUMNS = ("model", "method", "k", "healer", "removed_layers", "benchmark", "split", "n", "acc", "acc_stderr",
                "acc_norm", "acc_norm_stderr", "retention", "guard_verdict", "transition_layer")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 from ..errors import DrtframeError
@@ -102,20 +103,19 @@ def compare(request: CompareRequest, registry: Registry | None = None,
     variants = [()] + sorted({v for o in outcomes for v in o.removed.values() if v is not None})
     tally.total = tally.done + per_variant * (len(variants) + (len(variants) - 1) * len(healers))
 
-    pieces = []  # (kind key, label, items, build(scores, removed), per_layer)
+    pieces = []
     if guard:
-        items, record = guard
-        pieces.append(({**base_key, "kind": "profile", "items": content_key({"items": [
-            [i.contexts, i.continuations, i.gold] for i in items]})}, "guard items", items,
+        items = guard[0]
+        pieces.append(_Piece({**base_key, "kind": "profile", "items": content_key({"items": [
+            [i.contexts, i.continuations, i.gold] for i in items]})}, GUARD, items,
             lambda scores, v, items=items: profile_from_scores(scores, items, _kept(handle, v)), True))
     for bench in benches:
-        pieces.append(({**base_key, "kind": "cell", **bench.identity()}, bench.name, bench.items,
-                       lambda scores, v, b=bench: cell_from_scores(b, scores), False))
-    done: dict[tuple, dict] = {}  # (kind key label, removed, healer) -> value
-    for key, label, items, build, per_layer in pieces:
-        for variant, value in _run(handle, variants, key, store, tally, request.replay, label, items, build,
-                                   per_layer).items():
-            done[(label, variant, NO_HEALER)] = value
+        pieces.append(_Piece({**base_key, "kind": "cell", **bench.identity()}, bench.name, bench.items,
+                             lambda scores, v, b=bench: cell_from_scores(b, scores), False))
+    done: dict[tuple, dict] = {}  # (piece label, removed, healer) -> value
+    for piece in pieces:
+        for variant, value in _run(handle, variants, piece, store, tally, request.replay).items():
+            done[(piece.label, variant, NO_HEALER)] = value
     for name, healer in healers.items():
         identity = {"healer": name, "options": healer.options.model_dump(),
                     "calibration": calibration_identity(request.calibration), "batch_size": request.batch_size}
@@ -124,12 +124,12 @@ def compare(request: CompareRequest, registry: Registry | None = None,
                                             request).items():
                 done[(label, variant, name)] = value
 
-    profiles = {(v, h): value for (label, v, h), value in done.items() if guard and label == "guard items"}
+    profiles = {(v, h): value for (label, v, h), value in done.items() if label == GUARD}
     if guard:
         dense_layer = profiles[((), NO_HEALER)]["transition_layer"]
         for profile in profiles.values():
             profile["verdict"] = guard_verdict(dense_layer, profile["transition_layer"])
-    cells = {(v, h, label): value for (label, v, h), value in done.items() if label != "guard items"}
+    cells = {(v, h, label): value for (label, v, h), value in done.items() if label != GUARD}
 
     result = CompareResult(
         request, {"source": request.model.source, "fingerprint": base_key["model"], "num_layers": handle.num_layers,
@@ -140,50 +140,56 @@ def compare(request: CompareRequest, registry: Registry | None = None,
     return result
 
 
-def _run(handle: ModelHandle, variants: list[Variant], base_key: dict, store: Store, tally: _Tally, replay: bool,
-         label: str, items, build: Callable, per_layer: bool = False) -> dict[Variant, dict]:
+GUARD = "guard items"  # the label of the decision-profile piece
+
+
+class _Piece(NamedTuple):
+    """One kind of work done for every variant: its key, what it reads and how scores become a value."""
+
+    key: dict
+    label: str
+    items: list
+    build: Callable  # (per-item scores, removed set) -> stored value
+    per_layer: bool
+
+    def store_key(self, variant: Variant, heal: dict | None = None) -> str:
+        return content_key({**self.key, "removed": list(variant), **({"heal": heal} if heal else {})})
+
+
+def _run(handle: ModelHandle, variants: list[Variant], piece: _Piece, store: Store, tally: _Tally,
+         replay: bool) -> dict[Variant, dict]:
     """Every variant's stored value; the missing ones computed (dense first, then each by replay) and stored."""
-    found, missing = {}, []
-    for variant in variants:
-        value = store.get(base_key["kind"], content_key({**base_key, "removed": list(variant)}))
-        if value is None:
-            missing.append(variant)
-        else:
-            found[variant] = value
+    kind = piece.key["kind"]
+    found = {v: value for v in variants if (value := store.get(kind, piece.store_key(v))) is not None}
     tally.finish(len(found), cached=True)
-    for variant, scores in variant_scores(handle, items, missing, per_layer, replay):
-        value = build(scores, variant)
-        store.put(base_key["kind"], content_key({**base_key, "removed": list(variant)}), value)
-        found[variant] = value
+    missing = [v for v in variants if v not in found]
+    for variant, scores in variant_scores(handle, piece.items, missing, piece.per_layer, replay):
+        found[variant] = piece.build(scores, variant)
+        store.put(kind, piece.store_key(variant), found[variant])
         tally.finish()
-        tally.say(f"{label}: {len(found)}/{len(variants)} variants done")
+        tally.say(f"{piece.label}: {len(found)}/{len(variants)} variants done")
     return {v: found[v] for v in variants}
 
 
-def _run_healed(handle: ModelHandle, variant: Variant, healer, identity: dict, pieces: list, store: Store,
+def _run_healed(handle: ModelHandle, variant: Variant, healer, identity: dict, pieces: list[_Piece], store: Store,
                 tally: _Tally, request: CompareRequest) -> dict[str, dict]:
     """The healed variant's stored values; the missing ones computed on the healed model run whole (a healer
     may change any kept block, so nothing is replayed), after which the dense weights are restored."""
-    found, missing = {}, []
-    for key, label, items, build, per_layer in pieces:
-        value = store.get(key["kind"], content_key({**key, "removed": list(variant), "heal": identity}))
-        if value is None:
-            missing.append((key, label, items, build, per_layer))
-        else:
-            found[label] = value
+    found = {p.label: value for p in pieces
+             if (value := store.get(p.key["kind"], p.store_key(variant, identity))) is not None}
     tally.finish(len(found), cached=True)
+    missing = [p for p in pieces if p.label not in found]
     if not missing:
         return found
     original = {name: tensor.detach().clone() for name, tensor in handle.model.state_dict().items()}
     try:
         tally.say(f"healing {','.join(map(str, variant))} with {healer.name}")
         record = heal(handle, variant, healer, request.calibration, request.batch_size)
-        for key, label, items, build, per_layer in missing:
-            tally.say(f"{label}: healed variant {','.join(map(str, variant))}")
-            scores = dict(variant_scores(handle, items, [variant], per_layer, replay=False))[variant]
-            value = {**build(scores, variant), "healing": record}
-            store.put(key["kind"], content_key({**key, "removed": list(variant), "heal": identity}), value)
-            found[label] = value
+        for piece in missing:
+            tally.say(f"{piece.label}: healed variant {','.join(map(str, variant))}")
+            scores = dict(variant_scores(handle, piece.items, [variant], piece.per_layer, replay=False))[variant]
+            found[piece.label] = {**piece.build(scores, variant), "healing": record}
+            store.put(piece.key["kind"], piece.store_key(variant, identity), found[piece.label])
             tally.finish()
     finally:
         handle.model.load_state_dict(original)

@@ -21,8 +21,8 @@ from ..evaluation.loglikelihood import Readout, choice_scores, final_layer
 from ..hidden_states import recording_inputs, replaying_without
 from ..models.handle import ModelHandle
 from ..probing.lens import lens_readout
+from .request import Variant
 
-Variant = tuple[int, ...]  # original indices of the removed blocks; () is the dense model
 
 
 def variant_scores(handle: ModelHandle, items: Sequence[MCItem], variants: Sequence[Variant], per_layer: bool = False,

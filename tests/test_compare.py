@@ -241,7 +241,7 @@ def test_the_readme_library_example_runs(tiny_llama_dir, tmp_path, monkeypatch):
 def test_ctrl_c_says_one_line_and_keeps_finished_cells(tiny_llama_dir, tmp_path, monkeypatch):
     from drtframe.comparison import runner
 
-    def interrupted(request, registry=None, progress=lambda p: None):
+    def interrupted(request, registry=None, progress=lambda p: None, executor=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner, "compare", interrupted)

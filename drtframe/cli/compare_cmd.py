@@ -9,6 +9,7 @@ import click
 
 from ..comparison.request import (DEFAULT_BENCHMARKS, DEFAULT_BUDGETS, DEFAULT_CALIBRATION, DEFAULT_GUARD_ITEMS,
                                   DEFAULT_LIMIT, DEFAULT_METHODS, NO_HEALER, SAMPLE)
+from ..execution.executor import EXECUTORS
 from .calibration_options import calibration_options
 from .console import console, out
 from .options import model_options, parse_int_list
@@ -39,14 +40,22 @@ from .options import model_options, parse_int_list
                    "validation rows 470-569) and flag variants that lost the decision transition as collapsed.")
 @click.option("--guard-items", type=int, default=DEFAULT_GUARD_ITEMS, show_default=True,
               help="How many guard items (2-100; fewer make the verdict noisier).")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
+              help="Where the work runs: this process, or a Ray cluster (pip install \"drtframe[ray]\").")
+@click.option("--ray-address", metavar="ADDR", help="Join this Ray cluster ('auto': the one running here); "
+              "default: RAY_ADDRESS if set, else start a local cluster sized to this machine.")
+@click.option("--workers", type=int, help="Ray workers, each loading the model once (default: as many as fit).")
+@click.option("--cpus-per-worker", type=float, help="CPUs Ray gives each worker (default 1); torch uses that many threads.")
+@click.option("--gpus-per-worker", type=float, help="GPUs Ray gives each worker (default 0).")
 @click.option("--output-dir", "-O", type=click.Path(path_type=Path, file_okay=False), default=Path("drtframe-results"),
               show_default=True, help="Results, plots and the cache that makes reruns and resumes instant.")
 def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, calibration, batch_size, options, heal,
-            guard, guard_items, output_dir) -> None:
+            guard, guard_items, executor, ray_address, workers, cpus_per_worker, gpus_per_worker, output_dir) -> None:
     """Compare pruning methods side by side: every method at every budget on every benchmark."""
     from ..calibration_items import ItemWindow
     from ..comparison.request import CompareRequest, parse_method_options
     from ..comparison.runner import compare
+    from ..execution import make_executor
     from .compare_report import grid_progress, render
 
     if not guard and click.get_current_context().get_parameter_source("guard_items").name != "DEFAULT":
@@ -56,10 +65,12 @@ def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, ca
         split=split, format=fmt, limit=limit, data_dir=data_dir, calibration=calibration,
         options=parse_method_options(options), guard=ItemWindow.sample(guard_items) if guard else None,
         output_dir=output_dir, batch_size=batch_size, heal=_names(heal))
+    runner = make_executor(executor, address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
+                           gpus_per_worker=gpus_per_worker)
     start = time.perf_counter()
     with grid_progress() as (progress, report):
         try:
-            result = compare(request, progress=report)
+            result = compare(request, progress=report, executor=runner)
         except KeyboardInterrupt:
             progress.stop()
             console.print(f"[yellow]Interrupted; finished cells are kept in {output_dir / 'cache'}: "

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..comparison.request import NO_HEALER
 from .console import console
 
 
@@ -28,7 +29,8 @@ def grid_progress():
 
 def render(result, out: Console) -> None:
     """Per benchmark: methods by budget, acc and retention; the best acc per budget in bold green,
-    variants the guard finds collapsed in red with a cross, methods that stopped early say where."""
+    variants the guard finds collapsed in red with a cross, methods that stopped early say where,
+    and cells whose work raised say 'error' (the errors follow the tables)."""
     for bench in result.benchmarks:
         name = bench["name"]
         dense = result.dense(name)
@@ -38,14 +40,15 @@ def render(result, out: Console) -> None:
         table.add_column("method")
         for k in result.budgets:
             table.add_column(f"K={k}", justify="right")
-        best = {k: max((result.cell(m, k, name, h)["acc"] for m, h in result.lines() if m.removed[k] is not None),
+        best = {k: max((cell["acc"] for m, h in result.lines() if (cell := result.cell(m, k, name, h))),
                        default=None) for k in result.budgets}
         for method, healer in result.lines():
             row = [result.label(method, healer)]
             for k in result.budgets:
                 cell = result.cell(method, k, name, healer)
                 if cell is None:
-                    row.append(f"[dim]stopped after {method.stopped_after}[/]")
+                    failed = result.error(method, k, name, healer) is not None
+                    row.append("[red]error[/]" if failed else f"[dim]stopped after {method.stopped_after}[/]")
                     continue
                 text = f"{cell['acc']:.3f} ({result.retention(cell, name):.0%})"
                 if result.collapsed(method.removed[k], healer):
@@ -58,3 +61,8 @@ def render(result, out: Console) -> None:
     for method in result.methods:
         if method.message:
             out.print(f"[dim]{method.message}[/]", highlight=False)
+        if method.error:
+            out.print(f"[red]{method.method}: planning failed: {method.error}[/]", highlight=False)
+    for (removed, healer, what), error in result.failures.items():
+        variant = f"without {','.join(map(str, removed))}" + ("" if healer == NO_HEALER else f" + {healer}")
+        out.print(f"[red]{what}, {variant}: {error}[/]", highlight=False)

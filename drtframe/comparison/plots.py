@@ -30,8 +30,8 @@ def plot_accuracy(result: CompareResult, path: Path) -> None:
         name = bench["name"]
         dense = result.dense(name)["acc"]
         for method, healer in result.lines():
-            points = [(0, dense, ())] + [(k, result.cell(method, k, name, healer)["acc"], method.removed[k])
-                                         for k in result.budgets if method.removed[k] is not None]
+            cells = {k: result.cell(method, k, name, healer) for k in result.budgets}
+            points = [(0, dense, ())] + [(k, cell["acc"], method.removed[k]) for k, cell in cells.items() if cell]
             ks, accs, removed = zip(*points)
             line, = ax.plot(ks, accs, marker="o", ls="-" if healer == NO_HEALER else "--",
                             label=result.label(method, healer))

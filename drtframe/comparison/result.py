@@ -12,11 +12,12 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .grid import GUARD
 from .request import NO_HEALER, CompareRequest, Variant
 from .sequences import MethodOutcome
 
 CSV_COLUMNS = ("model", "method", "k", "healer", "removed_layers", "benchmark", "split", "n", "acc", "acc_stderr",
-               "acc_norm", "acc_norm_stderr", "retention", "guard_verdict", "transition_layer")
+               "acc_norm", "acc_norm_stderr", "retention", "guard_verdict", "transition_layer", "error")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class CompareResult:
     guard_items: dict | None
     computed: int
     from_cache: int
+    failures: Mapping[tuple[Variant, str, str], str]  # (removed set, healer, benchmark or guard label) -> error
+    executor: dict  # name, workers
 
     @property
     def budgets(self) -> tuple[int, ...]:
@@ -46,8 +49,16 @@ class CompareResult:
         return self.cells[((), NO_HEALER, benchmark)]
 
     def cell(self, method: MethodOutcome, k: int, benchmark: str, healer: str = NO_HEALER) -> dict | None:
+        """The cell, or None where the method stopped or failed (see `error`)."""
         removed = method.removed[k]
-        return None if removed is None else self.cells[(removed, healer, benchmark)]
+        return None if removed is None else self.cells.get((removed, healer, benchmark))
+
+    def error(self, method: MethodOutcome, k: int, benchmark: str, healer: str = NO_HEALER) -> str | None:
+        """Why a cell has no score: its method's planning failed, or scoring it did."""
+        if method.error:
+            return f"planning failed: {method.error}"
+        removed = method.removed[k]
+        return None if removed is None else self.failures.get((removed, healer, benchmark))
 
     def retention(self, cell: dict, benchmark: str) -> float:
         dense = self.dense(benchmark)["acc"]
@@ -68,6 +79,7 @@ class CompareResult:
     def rows(self) -> list[dict]:
         """The tidy table: the dense model (k = 0), then every method x budget x healer x benchmark."""
         rows = []
+        method_of = {m.method: m for m in self.methods}
         entries = [("dense", 0, NO_HEALER, ())] + [(m.method, k, h, m.removed[k]) for m, h in self.lines()
                                                    for k in self.budgets]
         for method, k, healer, removed in entries:
@@ -75,16 +87,19 @@ class CompareResult:
                 row = dict.fromkeys(CSV_COLUMNS, "")
                 row.update(model=self.model["source"], method=method, k=k, healer=healer, benchmark=bench["name"],
                            split=bench["split"])
-                if removed is None:
-                    row["guard_verdict"] = "stopped"
+                cell = self.cells.get((removed, healer, bench["name"])) if removed is not None else None
+                if cell is None:  # the dense model always has its cells
+                    error = self.error(method_of[method], k, bench["name"], healer)
+                    row.update(guard_verdict="error" if error else "stopped", error=error or "")
                 else:
-                    cell = self.cells[(removed, healer, bench["name"])]
                     profile = self.profiles.get((removed, healer)) or {}
+                    guard_error = self.failures.get((removed, healer, GUARD))
                     row.update(removed_layers=" ".join(map(str, removed)), n=cell["n"], acc=cell["acc"],
                                acc_stderr=cell["acc_stderr"], acc_norm=cell["acc_norm"],
                                acc_norm_stderr=cell["acc_norm_stderr"], retention=self.retention(cell, bench["name"]),
-                               guard_verdict=profile.get("verdict", ""),
-                               transition_layer=_blank_none(profile.get("transition_original_layer")))
+                               guard_verdict=profile.get("verdict", "error" if guard_error else ""),
+                               transition_layer=_blank_none(profile.get("transition_original_layer")),
+                               error=f"guard: {guard_error}" if guard_error else "")
                 rows.append(row)
         return rows
 
@@ -112,7 +127,9 @@ class CompareResult:
             "cells": [{"removed": list(v), "healer": h, "benchmark": b, "chosen_by": self._chosen_by(v),
                        "retention": self.retention(c, b), "guard": self._guard(v, h), **c}
                       for (v, h, b), c in self.cells.items()],
-            "work": {"computed": self.computed, "from_cache": self.from_cache},
+            "failures": [{"removed": list(v), "healer": h, "what": label, "error": e}
+                         for (v, h, label), e in self.failures.items()],
+            "work": {"computed": self.computed, "from_cache": self.from_cache, "executor": self.executor},
         }
 
     def _guard(self, removed: Variant, healer: str) -> dict | None:

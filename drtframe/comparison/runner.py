@@ -1,30 +1,31 @@
 """`drtframe compare` as a library call: plan every method once, evaluate every distinct removed set
-once per benchmark, reuse whatever the store already holds, and write each piece as it finishes."""
+once per benchmark, reuse whatever the store already holds, and store each piece as it arrives.
+
+The driver (this module) keys, stores and assembles; an executor runs the tasks on workers, in this
+process or on a Ray cluster, so the cache, resume and results are the same whichever runs them.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+from functools import partial
 from pathlib import Path
 
 from ..errors import DrtframeError
-from ..healing.apply import heal, resolve_healer
-from ..evaluation.runner import resolve_benchmark
-from ..methods import resolve_method
-from ..models.handle import ModelHandle
-from ..models.loading import load_model, resolve_device, resolve_dtype
+from ..execution import Executor, Failure, LocalExecutor
+from ..models.loading import locate
 from ..plugins import Registry, load_registry
 from ..pruning import guard_verdict
-from .cells import BenchmarkItems, cell_from_scores, load_benchmark, profile_from_scores
-from .fingerprint import model_fingerprint
+from .cells import BenchmarkItems
+from .grid import GUARD, Grid
 from .outputs import write_outputs
-from .request import NO_HEALER, CompareRequest
+from .request import NO_HEALER, Variant
 from .result import CompareResult
-from .sequences import calibration_identity, plan_method
+from .sequences import MethodOutcome, calibration_identity, covers, method_outcome, plan_keys
 from .store import Store, content_key
-from .variants import Variant, variant_scores
+from .workbench import HealTask, PlanTask, ScoreTask, Workbench
 
 
 @dataclass(frozen=True)
@@ -63,141 +64,154 @@ class _Tally:
         self.say(self.description)
 
 
-def compare(request: CompareRequest, registry: Registry | None = None,
-            progress: Callable[[GridProgress], None] = lambda p: None) -> CompareResult:
-    """Run (or resume) the grid of `request` and write its outputs to `request.output_dir`."""
+def compare(request, registry: Registry | None = None, progress: Callable[[GridProgress], None] = lambda p: None,
+            executor: Executor | None = None) -> CompareResult:
+    """Run (or resume) the grid of `request` on `executor` (default: this process) and write its outputs
+    to `request.output_dir`."""
     registry = registry or load_registry()
-    request.check()
-    methods = {name: resolve_method(registry, name, request.options.get(name, {})) for name in request.methods}
-    healers = {name: resolve_healer(registry, name, request.options.get(name, {})) for name in request.heal
-               if name != NO_HEALER}
-    for name in request.benchmarks:
-        resolve_benchmark(registry, name)  # an unknown name is told apart from missing data
-    request.check_data()
-    if healers or any(m.scorer.needs_calibration for m in methods.values()):
-        request.calibration.check()
-    benches = [load_benchmark(registry, name, request.eval_split, request.format, request.limit, request.local_data)
-               for name in request.benchmarks]
-    guard = request.guard.load(registry) if request.guard else None
+    grid = Grid.prepare(request, registry)
     _check_writable(request.output_dir)
-
-    per_variant = (1 if guard else 0) + len(benches)
-    tally = _Tally(progress, len(methods) + per_variant * (1 + len(methods) * len(request.budgets)))
+    executor = executor or LocalExecutor()
+    plans = len(grid.methods) * len(request.budgets)  # at most; a prefix-consistent method needs one
+    tally = _Tally(progress, plans + len(grid.labels) * (1 + plans))
     tally.say(f"loading {request.model.source}")
-    handle = load_model(request.model, registry)
-    if max(request.budgets) >= handle.num_layers:
-        raise DrtframeError(f"--remove {max(request.budgets)} leaves no blocks: the model has {handle.num_layers}")
-    store = Store(request.output_dir)
-    store.check_writable()
-    tally.say("fingerprinting the weights")
-    dtype = str(resolve_dtype(request.model.dtype, resolve_device(request.model.device))).removeprefix("torch.")
-    base_key = {"model": model_fingerprint(handle), "dtype": dtype, "drtframe": _version()}
+    locate(request.model.source)  # an alias is fetched and converted once, before any worker loads it
+    with executor:
+        # A remote worker prepares its own grid and loads plugins from entry points; this process shares its own.
+        open_worker = partial(Workbench, request) if executor.remote else partial(Workbench, request, registry, grid)
+        model = _one_model(executor.start(open_worker, tally.say), request.model.source)
+        where = executor.describe()
+        if max(request.budgets) >= model["num_layers"]:
+            raise DrtframeError(f"--remove {max(request.budgets)} leaves no blocks: the model has "
+                                f"{model['num_layers']}")
+        store = Store(request.output_dir)
+        store.check_writable()
+        base_key = {"model": model["fingerprint"], "dtype": model["dtype"], "drtframe": _version()}
+        outcomes = _plan(grid, executor, store, base_key, tally)
+        variants = [()] + sorted({v for o in outcomes for v in o.removed.values() if v is not None})
+        done, failures = _score(grid, executor, store, base_key, variants, tally)
+        where = {**where, **executor.describe(), "workers": where["workers"]}
 
-    outcomes = []
-    for name, method in methods.items():
-        tally.say(f"planning {name}")
-        outcome, cached = plan_method(name, method, handle, request.budgets, request.calibration, request.batch_size,
-                                      store, base_key, status=tally.say)
-        outcomes.append(outcome)
-        tally.finish(cached=cached)
-    variants = [()] + sorted({v for o in outcomes for v in o.removed.values() if v is not None})
-    tally.total = tally.done + per_variant * (len(variants) + (len(variants) - 1) * len(healers))
-
-    pieces = []
-    if guard:
-        items = guard[0]
-        pieces.append(_Piece({**base_key, "kind": "profile", "items": content_key({"items": [
-            [i.contexts, i.continuations, i.gold] for i in items]})}, GUARD, items,
-            lambda scores, v, items=items: profile_from_scores(scores, items, _kept(handle, v)), True))
-    for bench in benches:
-        pieces.append(_Piece({**base_key, "kind": "cell", **bench.identity()}, bench.name, bench.items,
-                             lambda scores, v, b=bench: cell_from_scores(b, scores), False))
-    done: dict[tuple, dict] = {}  # (piece label, removed, healer) -> value
-    for piece in pieces:
-        for variant, value in _run(handle, variants, piece, store, tally, request.replay).items():
-            done[(piece.label, variant, NO_HEALER)] = value
-    for name, healer in healers.items():
-        identity = {"healer": name, "options": healer.options.model_dump(),
-                    "calibration": calibration_identity(request.calibration), "batch_size": request.batch_size}
-        for variant in variants[1:]:
-            for label, value in _run_healed(handle, variant, healer, identity, pieces, store, tally,
-                                            request).items():
-                done[(label, variant, name)] = value
-
-    profiles = {(v, h): value for (label, v, h), value in done.items() if label == GUARD}
-    if guard:
+    for (variant, healer, label), error in failures.items():
+        if not variant:
+            raise DrtframeError(f"the dense model could not be scored on {label}: {error}")
+    profiles = {(v, h): value for (v, h, label), value in done.items() if label == GUARD}
+    if grid.guard:
         dense_layer = profiles[((), NO_HEALER)]["transition_layer"]
         for profile in profiles.values():
             profile["verdict"] = guard_verdict(dense_layer, profile["transition_layer"])
-    cells = {(v, h, label): value for (label, v, h), value in done.items() if label != GUARD}
-
+    cells = {key: value for key, value in done.items() if key[2] != GUARD}
     result = CompareResult(
-        request, {"source": request.model.source, "fingerprint": base_key["model"], "num_layers": handle.num_layers,
-                  "dtype": dtype}, tuple(outcomes), tuple(_bench_info(b) for b in benches), cells, profiles,
-        guard[1] if guard else None, tally.done - tally.cached, tally.cached)
+        request, {"source": request.model.source, "fingerprint": model["fingerprint"],
+                  "num_layers": model["num_layers"], "dtype": model["dtype"]},
+        tuple(outcomes), tuple(_bench_info(b) for b in grid.benches), cells, profiles,
+        grid.guard[1] if grid.guard else None, tally.done - tally.cached, tally.cached, failures,
+        where)
     tally.say("writing results")
     write_outputs(result, request.output_dir)
     return result
 
 
-GUARD = "guard items"  # the label of the decision-profile piece
+def _one_model(described: list[dict], source: str) -> dict:
+    """The loaded model's fingerprint, block count and dtype; every worker must have loaded the same."""
+    if len({(d["fingerprint"], d["num_layers"], d["dtype"]) for d in described}) > 1:
+        raise DrtframeError(f"the workers loaded different models from {source}: give every worker the same files")
+    return described[0]
 
 
-class _Piece(NamedTuple):
-    """One kind of work done for every variant: its key, what it reads and how scores become a value."""
-
-    key: dict
-    label: str
-    items: list
-    build: Callable  # (per-item scores, removed set) -> stored value
-    per_layer: bool
-
-    def store_key(self, variant: Variant, heal: dict | None = None) -> str:
-        return content_key({**self.key, "removed": list(variant), **({"heal": heal} if heal else {})})
-
-
-def _run(handle: ModelHandle, variants: list[Variant], piece: _Piece, store: Store, tally: _Tally,
-         replay: bool) -> dict[Variant, dict]:
-    """Every variant's stored value; the missing ones computed (dense first, then each by replay) and stored."""
-    kind = piece.key["kind"]
-    found = {v: value for v in variants if (value := store.get(kind, piece.store_key(v))) is not None}
-    tally.finish(len(found), cached=True)
-    missing = [v for v in variants if v not in found]
-    for variant, scores in variant_scores(handle, piece.items, missing, piece.per_layer, replay):
-        found[variant] = piece.build(scores, variant)
-        store.put(kind, piece.store_key(variant), found[variant])
+def _plan(grid: Grid, executor: Executor, store: Store, base_key: dict, tally: _Tally) -> list[MethodOutcome]:
+    """Every method's removals at every budget: stored plans reused, missing ones planned by the workers."""
+    r = grid.request
+    keys = {name: plan_keys(m, r.budgets, r.calibration, r.batch_size, base_key) for name, m in grid.methods.items()}
+    tally.total -= len(grid.methods) * len(r.budgets) - sum(map(len, keys.values()))
+    entries: dict[str, dict[int, dict]] = {name: {} for name in keys}
+    tasks = []
+    for name, by_budget in keys.items():
+        for k, key in by_budget.items():
+            entry = store.get("sequences", key)
+            if covers(entry, k):
+                entries[name][k] = entry
+                tally.finish(cached=True)
+            else:
+                tasks.append(PlanTask(name, k))
+    errors: dict[str, str] = {}
+    for task, output in executor.run(tasks, tally.say):
+        if isinstance(output, Failure):
+            errors[task.method] = output.error
+        else:
+            entries[task.method][task.k] = output
+            store.put("sequences", keys[task.method][task.k], output)
         tally.finish()
-        tally.say(f"{piece.label}: {len(found)}/{len(variants)} variants done")
-    return {v: found[v] for v in variants}
+    outcomes = []
+    for name, method in grid.methods.items():
+        if name not in errors and len(entries[name]) < len(keys[name]):
+            errors[name] = "no plan came back from the worker"
+        outcomes.append(MethodOutcome.failed(name, method, r.budgets, errors[name]) if name in errors else
+                        method_outcome(name, method, r.budgets, r.calibration,
+                                       {k: entries[name][k] for k in keys[name]}))
+    return outcomes
 
 
-def _run_healed(handle: ModelHandle, variant: Variant, healer, identity: dict, pieces: list[_Piece], store: Store,
-                tally: _Tally, request: CompareRequest) -> dict[str, dict]:
-    """The healed variant's stored values; the missing ones computed on the healed model run whole (a healer
-    may change any kept block, so nothing is replayed), after which the dense weights are restored."""
-    found = {p.label: value for p in pieces
-             if (value := store.get(p.key["kind"], p.store_key(variant, identity))) is not None}
+Done = dict[tuple[Variant, str, str], dict]  # (removed set, healer, label) -> stored value
+
+
+def _score(grid: Grid, executor: Executor, store: Store, base_key: dict, variants: list[Variant],
+           tally: _Tally) -> tuple[Done, dict[tuple[Variant, str, str], str]]:
+    """Every variant's value on every item set, unhealed and healed: stored ones reused, the rest
+    computed by the workers; and the error of each that failed."""
+    r = grid.request
+    labels = grid.labels
+    healed = {name: {"healer": name, "options": healer.options.model_dump(),
+                     "calibration": calibration_identity(r.calibration), "batch_size": r.batch_size}
+              for name, healer in grid.healers.items()}
+
+    def store_key(variant: Variant, healer: str, label: str) -> tuple[str, str]:
+        identity = {**base_key, **grid.identity(label)}
+        heal = {"heal": healed[healer]} if healer != NO_HEALER else {}
+        return identity["kind"], content_key({**identity, "removed": list(variant), **heal})
+
+    wanted = [(v, NO_HEALER, label) for label in labels for v in variants]
+    wanted += [(v, h, label) for h in healed for v in variants[1:] for label in labels]
+    tally.total = tally.done + len(wanted)
+    found: Done = {}
+    for key in wanted:
+        if (value := store.get(*store_key(*key))) is not None:
+            found[key] = value
     tally.finish(len(found), cached=True)
-    missing = [p for p in pieces if p.label not in found]
-    if not missing:
-        return found
-    original = {name: tensor.detach().clone() for name, tensor in handle.model.state_dict().items()}
-    try:
-        tally.say(f"healing {','.join(map(str, variant))} with {healer.name}")
-        record = heal(handle, variant, healer, request.calibration, request.batch_size)
-        for piece in missing:
-            tally.say(f"{piece.label}: healed variant {','.join(map(str, variant))}")
-            scores = dict(variant_scores(handle, piece.items, [variant], piece.per_layer, replay=False))[variant]
-            found[piece.label] = {**piece.build(scores, variant), "healing": record}
-            store.put(piece.key["kind"], piece.store_key(variant, identity), found[piece.label])
-            tally.finish()
-    finally:
-        handle.model.load_state_dict(original)
-    return found
+    tasks = [ScoreTask(label, chunk) for label in labels
+             for chunk in _chunks([v for v in variants if (v, NO_HEALER, label) not in found], executor.workers)]
+    tasks += [HealTask(h, v, missing) for h in healed for v in variants[1:]
+              if (missing := tuple(label for label in labels if (v, h, label) not in found))]
+
+    failures: dict[tuple[Variant, str, str], str] = {}
+    for task, output in executor.run(tasks, tally.say):
+        if isinstance(output, Failure):
+            left = [key for key in _keys(task) if key not in found and key not in failures]
+            failures.update(dict.fromkeys(left, output.error))
+            tally.finish(len(left))
+            continue
+        if isinstance(task, ScoreTask):
+            (variant, value), healer, label = output, NO_HEALER, task.label
+        else:
+            (label, value), healer, variant = output, task.healer, task.variant
+        found[(variant, healer, label)] = value
+        store.put(*store_key(variant, healer, label), value)
+        tally.finish()
+    for key in wanted:  # drtframe's own check that every piece came back
+        if key not in found and key not in failures:
+            failures[key] = "no result came back from the worker"
+    return {key: found[key] for key in wanted if key in found}, failures
 
 
-def _kept(handle: ModelHandle, variant: Variant) -> tuple[int, ...]:
-    return tuple(i for i in handle.kept if i not in variant)
+def _keys(task) -> Iterable[tuple[Variant, str, str]]:
+    if isinstance(task, ScoreTask):
+        return [(v, NO_HEALER, task.label) for v in task.variants]
+    return [(task.variant, task.healer, label) for label in task.labels]
+
+
+def _chunks(variants: list[Variant], parts: int) -> list[tuple[Variant, ...]]:
+    """Variants dealt round-robin into at most `parts` tasks (each replays its own dense pass)."""
+    return [chunk for i in range(parts) if (chunk := tuple(variants[i::parts]))]
 
 
 def _bench_info(bench: BenchmarkItems) -> dict:

@@ -4,7 +4,8 @@ A prefix-consistent schedule (`Schedule.prefix_consistent`: one_shot, iterative,
 is planned once, for the largest budget, and its first k removals serve budget k. Any other
 schedule (contiguous: the best run of 4 need not contain the best run of 2) is planned per budget.
 A schedule that stops early (`ScheduleStopped`, as decision_guided does before the Silent Phase)
-keeps the removals it chose; budgets beyond them show where it stopped.
+keeps the removals it chose; budgets beyond them show where it stopped. Plans are made by workers
+(`plan_entry`) and stored by the driver under `plan_keys`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..calibration_items import scorer_items
 from ..errors import ScheduleStopped
 from ..methods import Method
 from ..models.handle import ModelHandle
-from .store import Store, content_key
+from .store import content_key
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,19 @@ class MethodOutcome:
     message: str | None
     calibration: dict | None
     calibration_items: dict | None
+    error: str | None = None  # planning raised: nothing was removed
+
+    @classmethod
+    def failed(cls, name: str, method: Method, budgets: tuple[int, ...], error: str) -> MethodOutcome:
+        return cls(name, method.name, method.schedule.prefix_consistent, (), dict.fromkeys(budgets), None, None,
+                   None, scorer_items(method.scorer), error)
 
     def to_json(self) -> dict:
         return {"method": self.method, "resolved": self.resolved, "prefix_consistent": self.prefix_consistent,
                 "order": list(self.order), "removed": {str(k): list(v) if v is not None else None
                                                         for k, v in self.removed.items()},
                 "stopped_after": self.stopped_after, "message": self.message, "calibration": self.calibration,
-                "calibration_items": self.calibration_items}
+                "calibration_items": self.calibration_items, "error": self.error}
 
 
 def calibration_identity(spec: CalibrationSpec) -> dict:
@@ -51,8 +58,8 @@ def calibration_identity(spec: CalibrationSpec) -> dict:
     return identity
 
 
-def _plan(method: Method, handle: ModelHandle, k: int, calibration: CalibrationSpec, batch_size: int,
-          status: Callable[[str], None]) -> dict:
+def plan_entry(method: Method, handle: ModelHandle, k: int, calibration: CalibrationSpec, batch_size: int,
+               status: Callable[[str], None]) -> dict:
     """Plan `k` removals; a stop keeps what was chosen."""
     try:
         plan = method.plan(handle, k, calibration, batch_size, status)
@@ -61,42 +68,37 @@ def _plan(method: Method, handle: ModelHandle, k: int, calibration: CalibrationS
         return {"order": list(stop.order), "planned": k, "stopped_after": len(stop.order), "message": str(stop)}
 
 
-def plan_method(name: str, method: Method, handle: ModelHandle, budgets: tuple[int, ...], calibration: CalibrationSpec,
-                batch_size: int, store: Store, base_key: dict, status: Callable[[str], None] = lambda m: None,
-                ) -> tuple[MethodOutcome, bool]:
-    """The method's removals at every budget, and whether they all came from the cache."""
+def plan_keys(method: Method, budgets: tuple[int, ...], calibration: CalibrationSpec, batch_size: int,
+              base_key: dict) -> dict[int, str]:
+    """The plans a method needs, by the budget each is planned for, and their store keys: one for a
+    prefix-consistent schedule (planned for the largest budget), else one per budget."""
     calibrated = method.scorer.needs_calibration
     key = {**base_key, "kind": "sequence", "method": method.name, "options": method.scorer.options.model_dump(),
            "schedule_options": method.schedule.options.model_dump(),
            "calibration": calibration_identity(calibration) if calibrated else None,
            "batch_size": batch_size if calibrated else None, "calibration_items": scorer_items(method.scorer)}
-    prefix = method.schedule.prefix_consistent
-    cached = True
+    if method.schedule.prefix_consistent:
+        return {max(budgets): content_key({**key, "k": None})}
+    return {k: content_key({**key, "k": k}) for k in budgets}
 
-    def planned(k: int) -> dict:
-        """A cached plan that covers k removals (for a prefix schedule, any longer one or one that stopped)."""
-        nonlocal cached
-        entry_key = content_key({**key, "k": None if prefix else k})
-        entry = store.get("sequences", entry_key)
-        if entry is None or (entry["planned"] < k and entry["stopped_after"] is None):
-            cached = False
-            entry = _plan(method, handle, k, calibration, batch_size, status)
-            store.put("sequences", entry_key, entry)
-        return entry
+
+def covers(entry: dict | None, k: int) -> bool:
+    """Whether a stored plan serves budget k (for a prefix schedule, a longer plan or one that stopped does)."""
+    return entry is not None and (entry["planned"] >= k or entry["stopped_after"] is not None)
+
+
+def method_outcome(name: str, method: Method, budgets: tuple[int, ...], calibration: CalibrationSpec,
+                   entries: dict[int, dict]) -> MethodOutcome:
+    """The method's removals at every budget, from its plans (as `plan_keys` lays them out)."""
+    prefix = method.schedule.prefix_consistent
 
     def removed(entry: dict, k: int) -> tuple[int, ...] | None:
         return tuple(sorted(entry["order"][:k])) if len(entry["order"]) >= k else None
 
-    if prefix:
-        entry = planned(max(budgets))
-        by_budget = {k: removed(entry, k) for k in budgets}
-        last = entry
-    else:
-        entries = {k: planned(k) for k in budgets}
-        by_budget = {k: removed(entries[k], k) for k in budgets}
-        last = entries[max(budgets)]
-    stop = next((e for e in ([last] if prefix else entries.values()) if e["stopped_after"] is not None), None)
-    outcome = MethodOutcome(name, method.name, prefix, tuple(last["order"]), by_budget,
-                            stop["stopped_after"] if stop else None, stop["message"] if stop else None,
-                            calibration.as_dict() if calibrated else None, scorer_items(method.scorer))
-    return outcome, cached
+    by_budget = {k: removed(entries[max(budgets) if prefix else k], k) for k in budgets}
+    last = entries[max(budgets)]
+    stop = next((e for e in entries.values() if e["stopped_after"] is not None), None)
+    return MethodOutcome(name, method.name, prefix, tuple(last["order"]), by_budget,
+                         stop["stopped_after"] if stop else None, stop["message"] if stop else None,
+                         calibration.as_dict() if method.scorer.needs_calibration else None,
+                         scorer_items(method.scorer))

@@ -1,0 +1,67 @@
+"""A grid made concrete before any model loads: its methods and healers resolved, its items read.
+
+The driver prepares it to refuse bad input early and to key the work; every worker prepares the
+same grid from the same request to do the work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..evaluation.items import MCItem
+from ..evaluation.runner import resolve_benchmark
+from ..healing.apply import resolve_healer
+from ..healing.healer import Healer
+from ..methods import Method, resolve_method
+from ..plugins import Registry
+from .cells import BenchmarkItems, load_benchmark
+from .request import NO_HEALER, CompareRequest
+from .store import content_key
+
+GUARD = "guard items"  # the label of the decision-profile item set
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The request's methods, healers (without "none"), benchmarks' items and guard items."""
+
+    request: CompareRequest
+    methods: dict[str, Method]
+    healers: dict[str, Healer]
+    benches: tuple[BenchmarkItems, ...]
+    guard: tuple[list[MCItem], dict] | None  # the items and the record of where they came from
+
+    @classmethod
+    def prepare(cls, request: CompareRequest, registry: Registry) -> Grid:
+        """Check the request, resolve every name and load every item; one line for anything wrong."""
+        request.check()
+        methods = {name: resolve_method(registry, name, request.options.get(name, {})) for name in request.methods}
+        healers = {name: resolve_healer(registry, name, request.options.get(name, {})) for name in request.heal
+                   if name != NO_HEALER}
+        for name in request.benchmarks:
+            resolve_benchmark(registry, name)  # an unknown name is told apart from missing data
+        request.check_data()
+        if healers or any(m.scorer.needs_calibration for m in methods.values()):
+            request.calibration.check()
+        benches = tuple(load_benchmark(registry, name, request.eval_split, request.format, request.limit,
+                                       request.local_data) for name in request.benchmarks)
+        guard = request.guard.load(registry) if request.guard else None
+        return cls(request, methods, healers, benches, guard)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The item sets every variant is scored on: the guard items (a lens profile), then each benchmark."""
+        return ((GUARD,) if self.guard else ()) + tuple(b.name for b in self.benches)
+
+    def items(self, label: str) -> list[MCItem]:
+        return self.guard[0] if label == GUARD else self.bench(label).items
+
+    def bench(self, label: str) -> BenchmarkItems:
+        return next(b for b in self.benches if b.name == label)
+
+    def identity(self, label: str) -> dict:
+        """What besides the model and removed set determines the value stored for `label`."""
+        if label == GUARD:
+            return {"kind": "profile", "items": content_key({"items": [[i.contexts, i.continuations, i.gold]
+                                                                       for i in self.guard[0]]})}
+        return {"kind": "cell", **self.bench(label).identity()}

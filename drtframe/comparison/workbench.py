@@ -1,0 +1,96 @@
+"""What one process needs to do a grid's work, and the three kinds of task it does.
+
+The local executor builds one workbench in the driver; the Ray executor builds one in every worker
+from the request alone. A task is a small spec; its outputs are what the driver stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ..healing.apply import heal
+from ..models.loading import load_model, resolve_device, resolve_dtype
+from ..plugins import Registry, load_registry
+from .cells import cell_from_scores, profile_from_scores
+from .fingerprint import model_fingerprint
+from .grid import GUARD, Grid
+from .request import CompareRequest, Variant
+from .sequences import plan_entry
+from .variants import variant_scores
+
+
+@dataclass(frozen=True)
+class PlanTask:
+    """Plan `k` removals with a method (outputs: one plan entry)."""
+
+    method: str
+    k: int
+
+
+@dataclass(frozen=True)
+class ScoreTask:
+    """Score `variants` on one item set (outputs: (variant, value) as each finishes)."""
+
+    label: str
+    variants: tuple[Variant, ...]
+
+
+@dataclass(frozen=True)
+class HealTask:
+    """Heal one pruned variant and score it on item sets (outputs: (label, value) as each finishes)."""
+
+    healer: str
+    variant: Variant
+    labels: tuple[str, ...]
+
+
+class Workbench:
+    """The loaded dense model and the prepared grid (prepared from the request when not given)."""
+
+    def __init__(self, request: CompareRequest, registry: Registry | None = None, grid: Grid | None = None) -> None:
+        registry = registry or load_registry()
+        self.grid = grid or Grid.prepare(request, registry)
+        self.handle = load_model(request.model, registry)
+        self.request = request
+
+    def describe(self) -> dict:
+        dtype = resolve_dtype(self.request.model.dtype, resolve_device(self.request.model.device))
+        return {"fingerprint": model_fingerprint(self.handle), "num_layers": self.handle.num_layers,
+                "dtype": str(dtype).removeprefix("torch.")}
+
+    def run(self, task, status: Callable[[str], None]) -> Iterator:
+        request = self.request
+        if isinstance(task, PlanTask):
+            yield plan_entry(self.grid.methods[task.method], self.handle, task.k, request.calibration,
+                             request.batch_size, status)
+        elif isinstance(task, ScoreTask):
+            status(f"{task.label}: {len(task.variants)} variants")
+            for variant, scores in variant_scores(self.handle, self.grid.items(task.label), task.variants,
+                                                  task.label == GUARD, request.replay):
+                yield variant, self._value(task.label, scores, variant)
+        else:
+            yield from self._healed(task, status)
+
+    def _value(self, label: str, scores: list, variant: Variant) -> dict:
+        if label == GUARD:
+            kept = tuple(i for i in self.handle.kept if i not in variant)
+            return profile_from_scores(scores, self.grid.items(GUARD), kept)
+        return cell_from_scores(self.grid.bench(label), scores)
+
+    def _healed(self, task: HealTask, status: Callable[[str], None]) -> Iterator[tuple[str, dict]]:
+        """The healed variant run whole (a healer may change any kept block, so nothing is replayed); the
+        dense weights are restored afterwards."""
+        model = self.handle.model
+        original = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+        try:
+            status(f"healing {','.join(map(str, task.variant))} with {task.healer}")
+            record = heal(self.handle, task.variant, self.grid.healers[task.healer], self.request.calibration,
+                          self.request.batch_size)
+            for label in task.labels:
+                status(f"{label}: healed variant {','.join(map(str, task.variant))}")
+                scores = dict(variant_scores(self.handle, self.grid.items(label), [task.variant], label == GUARD,
+                                             replay=False))[task.variant]
+                yield label, {**self._value(label, scores, task.variant), "healing": record}
+        finally:
+            model.load_state_dict(original)

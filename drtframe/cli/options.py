@@ -8,10 +8,12 @@ from pathlib import Path
 import click
 
 from ..models.loading import DEVICES, DTYPES, ModelSpec
+from ..models.placement import DEVICE_MAPS
 
 
 def model_options(func=None, *, default: str | None = None):
-    """Add --model, --tokenizer, --device, --dtype and --trust-remote-code; pass a ModelSpec as `model`.
+    """Add --model, --tokenizer, --device, --device-map, --max-memory, --dtype and --trust-remote-code;
+    pass a ModelSpec as `model`.
 
     Use as `@model_options` (--model required) or `@model_options(default="alias")`.
     """
@@ -24,15 +26,23 @@ def model_options(func=None, *, default: str | None = None):
                   help="Load the tokenizer from here instead (for a model saved without one).")
     @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                   help="auto picks cuda, then mps, then cpu.")
+    @click.option("--device-map", type=click.Choice(DEVICE_MAPS),
+                  help="Spread the model over the GPUs, CPU memory and disk (accelerate); instead of --device.")
+    @click.option("--max-memory", metavar="DEVICE=SIZE,...",
+                  help="With --device-map: the most it may put on each device, e.g. cpu=2GiB,cuda:0=70GiB.")
     @click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
                   help="auto is float32 on cpu, bfloat16 elsewhere.")
     @click.option("--trust-remote-code", is_flag=True, help="Allow the model's own Python code to run.")
     @functools.wraps(func)
-    def wrapper(*args, model, tokenizer, device, dtype, trust_remote_code, **kwargs):
+    def wrapper(*args, model, tokenizer, device, device_map, max_memory, dtype, trust_remote_code, **kwargs):
         from transformers.utils import logging as hf_logging
 
+        from ..models.placement import check_placement
+
+        check_placement(device, device_map, max_memory)  # one line now, not after the data is read
         hf_logging.disable_progress_bar()  # drtframe shows its own progress
-        return func(*args, model=ModelSpec(model, device, dtype, trust_remote_code, tokenizer), **kwargs)
+        return func(*args, model=ModelSpec(model, device, dtype, trust_remote_code, tokenizer, device_map, max_memory),
+                    **kwargs)
 
     return wrapper
 

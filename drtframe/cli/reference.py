@@ -17,7 +17,8 @@ HEADER = """\
 tests/test_docs.py fails when this file is stale. Do not edit by hand. -->
 
 Every command that loads a model takes `--model` (a directory, a `.gguf` file, a hub id or an
-alias), `--tokenizer` (for a model saved without one), `--device`, `--dtype` and
+alias), `--tokenizer` (for a model saved without one), `--device` (or `--device-map auto` with
+`--max-memory`, to spread a large model over GPUs, CPU memory and disk), `--dtype` and
 `--trust-remote-code`. Bad input gets one line and exit status 2; `prune` exits 3 when the collapse
 guard refuses.
 

@@ -11,6 +11,7 @@ import torch
 
 from ..architecture import Architecture, decoder_layers, get_path, layers_removed, remove_layers, validate_removal
 from ..errors import DrtframeError
+from .placement import execution_device, offloaded_parameters
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,9 @@ class ModelHandle:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        """Where inputs go: where the model runs (a model spread by a device map may keep its first
+        weights on disk, so not necessarily where they are)."""
+        return execution_device(self.model)
 
     @property
     def layers(self) -> torch.nn.ModuleList:
@@ -69,6 +72,12 @@ class ModelHandle:
         """Yield a handle of the model with more layers removed; restore them on exit."""
         with layers_removed(self.model, self.architecture, self.to_current(original)):
             yield replace(self, removed=tuple(sorted(self.removed + tuple(original))))
+
+    @property
+    def offloaded(self) -> tuple[str, ...]:
+        """Parameters a device map keeps off the devices that run them (on disk, or in CPU memory for a
+        GPU run): meta tensors that accelerate fills only for the duration of a forward."""
+        return tuple(offloaded_parameters(self.model))
 
     def parameter_count(self) -> int:
         """Unique parameters (tied embeddings counted once)."""

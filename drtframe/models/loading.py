@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import DrtframeError
 from .aliases import ALIASES, ensure_alias
+from .placement import check_placement, dispatch_arguments, keep_offload_folder, offload_folder
 
 if TYPE_CHECKING:  # the CLI imports this module for its option choices; torch waits for load_model
     from ..plugins import Registry
@@ -25,13 +26,20 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json",
 @dataclass(frozen=True)
 class ModelSpec:
     """How to load a model: `source` plus device, dtype, whether remote code may run, and where the
-    tokenizer comes from when not from `source` (a model saved without one)."""
+    tokenizer comes from when not from `source` (a model saved without one).
+
+    `device_map` ("auto", or another of accelerate's strategies) spreads the model over the GPUs, CPU
+    memory and disk instead of putting it on `device`; `max_memory` ("cpu=2GiB,cuda:0=70GiB") caps
+    what it may use of each. Plain strings, so the spec pickles and hashes.
+    """
 
     source: str
     device: str = "auto"
     dtype: str = "auto"
     trust_remote_code: bool = False
     tokenizer: str | None = None
+    device_map: str | None = None
+    max_memory: str | None = None
 
 
 def resolve_device(device: str) -> str:
@@ -113,18 +121,22 @@ def drop_gguf_quantizer(model) -> None:
 
 
 def load_model(spec: ModelSpec, registry: Registry) -> ModelHandle:
-    """Load the model and tokenizer, in eval mode, on the requested device and dtype."""
+    """Load the model and tokenizer, in eval mode, on the requested device (or spread by the device map) and dtype."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from ..architecture import decoder_layers
     from ..methods import find_architecture
     from .handle import ModelHandle
 
+    check_placement(spec.device, spec.device_map, spec.max_memory)
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     where, extra = locate(spec.source)
     tokenizer_where, tokenizer_extra = locate_tokenizer(spec)
     tokenizer_source = spec.tokenizer or spec.source
+    if spec.device_map is not None:
+        offload = offload_folder()
+        extra = {**extra, **dispatch_arguments(spec.device_map, spec.max_memory, offload.name)}
     try:
         model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, trust_remote_code=spec.trust_remote_code,
                                                      **extra)
@@ -138,6 +150,10 @@ def load_model(spec: ModelSpec, registry: Registry) -> ModelHandle:
                             f"{' '.join(str(exc).split())[:400]}") from None
     check_tokenizer(tokenizer, tokenizer_source)
     drop_gguf_quantizer(model)
-    model.to(device).eval()
+    if spec.device_map is None:
+        model.to(device)
+    else:
+        keep_offload_folder(model, offload)
+    model.eval()
     arch = find_architecture(registry, model.config.model_type)
     return ModelHandle(model, tokenizer, spec.source, arch, len(decoder_layers(model, arch)))

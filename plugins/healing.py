@@ -53,7 +53,7 @@ def fold(module: torch.nn.Module, t: torch.Tensor) -> None:
     """Make `module`'s output y become y T: W <- T^T W for a Linear (y = x W^T + b), W <- W T for
     GPT-2's Conv1D (y = x W + b); the bias likewise."""
     with torch.no_grad():
-        t = t.to(module.weight.dtype)
+        t = t.to(module.weight.device, module.weight.dtype)
         if isinstance(module, torch.nn.Linear):
             module.weight.copy_(t.T @ module.weight)
         else:
@@ -106,10 +106,11 @@ class LinearLS(Healer):
         def watch(position, block_input, block_output):
             if position in before:
                 state[("h_before", before[position])] = block_output
-            if position in after:
+            if position in after:  # gathered on the inputs' device: a device map may run the blocks elsewhere
                 run, rows = after[position], state["mask"]
-                x = state.pop(("x", run)).reshape(block_output.shape)[rows]
-                sums[run].add(x, block_output[rows] - state.pop(("h_before", run))[rows] + x)
+                x = state.pop(("x", run)).reshape(block_output.shape).to(rows.device)[rows]
+                y = block_output.to(rows.device)[rows] - state.pop(("h_before", run)).to(rows.device)[rows] + x
+                sums[run].add(x, y)
 
         hooks = [get_path(handle.layers[handle.to_current((s - 1,))[0]], path).register_forward_hook(keep_mlp((s, e)))
                  for s, e in fitted]

@@ -41,19 +41,22 @@ class NoiseSensitivity(Probe):
         base = self._accuracy(ctx)
         drops = []
         for layer in ctx.handle.layers:
-            generator = torch.Generator(device=ctx.handle.device).manual_seed(self.options.seed)
-            hook = layer.register_forward_hook(self._noise(generator))
+            hook = layer.register_forward_hook(self._noise())
             try:
                 drops.append(base - self._accuracy(ctx))
             finally:
                 hook.remove()
         return {"noise_drop": drops}
 
-    def _noise(self, generator):
-        eps = self.options.eps
+    def _noise(self):
+        eps, seed = self.options.eps, self.options.seed
+        generator = None
 
         def add_noise(module, args, output):
+            nonlocal generator
             hidden = output[0] if isinstance(output, tuple) else output
+            if generator is None:  # seeded once per layer, where the layer runs (a device map may spread them)
+                generator = torch.Generator(device=hidden.device).manual_seed(seed)
             noise = torch.randn(hidden.shape, generator=generator, device=hidden.device, dtype=hidden.dtype)
             noisy = hidden + eps * hidden.std(dim=-1, keepdim=True) * noise
             return (noisy, *output[1:]) if isinstance(output, tuple) else noisy

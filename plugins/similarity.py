@@ -29,7 +29,7 @@ class BlockInfluence(Scorer):
 
         def add(position, block_input, block_output):
             cos = F.cosine_similarity(block_input.float(), block_output.float(), dim=-1)  # row-wise
-            sums[position] += (1 - cos).sum(dtype=torch.float64)
+            sums[position] += (1 - cos).sum(dtype=torch.float64).to(sums.device)  # the block may run elsewhere
 
         with watch_blocks(handle, add):
             for ids in ctx.batches():
@@ -59,7 +59,8 @@ def angular_distances(ctx: ScoringContext) -> torch.Tensor:
     with watch_blocks(handle, keep_last_token):
         for ids in ctx.batches():
             run_blocks(handle, ids)
-            states = F.normalize(torch.stack(last).double(), dim=-1)  # (L+1, batch, hidden)
+            states = torch.stack([h.to(total.device) for h in last])  # blocks may run on several devices
+            states = F.normalize(states.double(), dim=-1)  # (L+1, batch, hidden)
             cos = torch.einsum("abh,cbh->acb", states, states).clamp(-1, 1)
             total += (torch.arccos(cos) / math.pi).sum(-1)
             samples += len(ids)

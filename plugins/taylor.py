@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from drtframe import Scorer, ScoringContext, hookimpl
+from drtframe import DrtframeError, Scorer, ScoringContext, hookimpl
 
 
 class Taylor(Scorer):
@@ -20,6 +20,10 @@ class Taylor(Scorer):
     needs_calibration = True
 
     def score(self, ctx: ScoringContext) -> list[float]:
+        if ctx.handle.offloaded:  # accelerate swaps offloaded weights in per forward: no gradient reaches them
+            raise DrtframeError(f"taylor needs the gradient of every block weight, but the device map keeps "
+                                f"{len(ctx.handle.offloaded)} weights off-device; give it more --max-memory "
+                                f"or use another scorer")
         model = ctx.handle.model
         blocks = [[p for name, p in layer.named_parameters() if not name.endswith("bias")]
                   for layer in ctx.handle.layers]

@@ -36,14 +36,18 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS):
         return torch.tanh(logits / softcap) * softcap if softcap else logits
 
     def readout(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
+        # Blocks of a model spread by a device map leave their outputs where they ran: the positions
+        # read are gathered there and brought to the inputs' device; the head's hook takes them on.
         unique, inverse, real = distinct_positions(blocks[0].shape[1], rows, positions, mask)
-        picked = [h.reshape(-1, h.shape[-1])[unique] for h in blocks[:-1]]  # (U, H) per layer before the last
+        picked = [h.reshape(-1, h.shape[-1])[unique.to(h.device)].to(rows.device)
+                  for h in blocks[:-1]]  # (U, H) per layer before the last
         per_chunk = max(1, max_logits // max(len(unique) * head.out_features, 1))
         wanted = targets[real]
         columns = []
         for chunk in (torch.stack(picked).split(per_chunk) if picked else ()):
             logprobs = F.log_softmax(project(chunk.reshape(-1, chunk.shape[-1])).float(), dim=-1)
-            logprobs = logprobs.view(len(chunk), len(unique), -1)[:, inverse, wanted]  # (layers, reads)
+            read = logprobs.device
+            logprobs = logprobs.view(len(chunk), len(unique), -1)[:, inverse.to(read), wanted.to(read)].to(mask.device)
             values = torch.zeros((len(chunk), *mask.shape), dtype=logprobs.dtype, device=logprobs.device)
             values[:, real] = logprobs
             columns.append(values.sum(-1))

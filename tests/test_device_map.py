@@ -239,3 +239,24 @@ def test_contradictory_placement_is_one_line(tiny_llama_dir, args, message):
     result = CliRunner().invoke(cli, ["eval", "-m", str(tiny_llama_dir), *args, "-b", "arc_easy"])
     assert result.exit_code == 2
     assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_compare_on_a_spread_model_gives_the_plain_results(model_dir, registry, tmp_path):
+    from conftest import WIKITEXT_HEAD
+    from drtframe.calibration import CalibrationSpec
+    from drtframe.calibration_items import ItemWindow
+    from drtframe.comparison.request import CompareRequest
+    from drtframe.comparison.runner import compare
+
+    plain = load_model(ModelSpec(str(model_dir)), registry)
+    spec = ModelSpec(str(model_dir), device_map="auto", max_memory=half_of(plain))
+    results = {}
+    for name, model in (("plain", ModelSpec(str(model_dir))), ("spread", spec)):
+        request = CompareRequest(model, ("block_influence", "reverse_order"), (1, 2), ("arc_easy",), limit=5,
+                                 calibration=CalibrationSpec(str(WIKITEXT_HEAD), 2, 16), guard=ItemWindow.sample(8),
+                                 output_dir=tmp_path / name)
+        results[name] = compare(request, registry)
+    assert results["spread"].model["fingerprint"] == results["plain"].model["fingerprint"]
+    plain_rows, spread_rows = ((tmp_path / n / "results.csv").read_text().replace(str(model_dir), "M")
+                               for n in ("plain", "spread"))
+    assert spread_rows == plain_rows

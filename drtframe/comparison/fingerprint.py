@@ -3,7 +3,8 @@
 Result caches keyed by a model's name serve one model's answers to another when the weights under
 that name change (lm-evaluation-harness and lighteval both have such reports). Every weight byte is
 hashed (about half a second per GB on CPU), so two models share cached results only when they
-compute the same function.
+compute the same function. Weights a device map keeps on disk are read back one at a time, so a
+dispatched model has the fingerprint of the same model loaded whole.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import json
 
 import torch
+from transformers.integrations.accelerate import load_offloaded_parameter
 
 from ..models.handle import ModelHandle
 
@@ -29,6 +31,8 @@ def model_fingerprint(handle: ModelHandle) -> str:
                               tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id]).encode())
     with torch.no_grad():
         for name, tensor in sorted(handle.model.state_dict().items()):
+            if tensor.device.type == "meta":  # offloaded by --device-map
+                tensor = load_offloaded_parameter(handle.model, name)
             digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
             digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()

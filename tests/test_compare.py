@@ -280,3 +280,13 @@ def test_healed_variants_sit_beside_the_unhealed_and_equal_an_independent_heal(t
     assert unhealed["loglikelihoods"] != cell["loglikelihoods"]
     again = run_compare(tiny_llama_dir, out, "--heal", "none,linear_ls", "-o", "linear_ls:ridge=1e-3", methods="block_influence")
     assert "0 pieces of work computed" in again.output
+
+
+def test_limit_all_takes_every_row_and_a_bad_limit_is_one_line(tiny_llama_dir, tmp_path):
+    args = ["compare", "--model", str(tiny_llama_dir), "--methods", "reverse_order", "-k", "1", "-b", "arc_easy",
+            "--no-guard", "-O", str(tmp_path / "out")]
+    result = CliRunner().invoke(cli, args + ["--limit", "all"])
+    assert result.exit_code == 0, result.output
+    assert "n=200" in result.output  # every packaged ARC-Easy validation row
+    bad = CliRunner().invoke(cli, args + ["--limit", "many"])
+    assert bad.exit_code == 2 and "expected a number or 'all', got 'many'" in bad.output

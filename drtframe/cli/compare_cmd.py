@@ -25,8 +25,8 @@ from .options import model_options, parse_int_list
               help="Comma-separated benchmark names or YAML task files.")
 @click.option("--split", help="Split to evaluate (default: validation for the packaged rows, else the benchmark's own).")
 @click.option("--format", "fmt", type=click.Choice(["cloze", "letter"]), help="Prompt format (default: each benchmark's own).")
-@click.option("--limit", type=int, default=DEFAULT_LIMIT, show_default=True,
-              help="Evaluate the first N items of each benchmark (per subject for mmlu).")
+@click.option("--limit", default=str(DEFAULT_LIMIT), show_default=True, metavar="N|all",
+              help="Evaluate the first N items of each benchmark (per subject for mmlu), or all of them.")
 @click.option("--data-dir", default=SAMPLE, show_default=True, metavar="sample|hub|DIR",
               help="Benchmark rows: 'sample' (ARC-Easy and PIQA validation rows 0-199 shipped with drtframe), "
                    "'hub' (through datasets), or a local tree <DIR>/<hub path>/<config or default>/<split>.jsonl.")
@@ -62,7 +62,7 @@ def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, ca
         raise click.UsageError("--guard-items cannot be used with --no-guard")
     request = CompareRequest(
         model=model, methods=_names(methods), budgets=parse_int_list(budgets, "--remove", "block counts", "2,4,8"), benchmarks=_names(benchmarks),
-        split=split, format=fmt, limit=limit, data_dir=data_dir, calibration=calibration,
+        split=split, format=fmt, limit=_limit(limit), data_dir=data_dir, calibration=calibration,
         options=parse_method_options(options), guard=ItemWindow.sample(guard_items) if guard else None,
         output_dir=output_dir, batch_size=batch_size, heal=_names(heal))
     runner = make_executor(executor, address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
@@ -79,6 +79,15 @@ def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, ca
     render(result, out)
     console.print(f"{result.computed} pieces of work computed, {result.from_cache} read from the cache, "
                   f"{time.perf_counter() - start:.0f} s; results, CSV and plots in {output_dir}")
+
+
+def _limit(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise click.BadParameter(f"expected a number or 'all', got {text!r}", param_hint="--limit") from None
 
 
 def _names(text: str) -> tuple[str, ...]:

@@ -107,7 +107,7 @@ class CompareRequest:
                                     f"{missing[0]}; give --data-dir DIR (a local tree) or --data-dir hub")
             if self.eval_split != SAMPLE_SPLIT:
                 raise DrtframeError(f"the packaged rows are of the {SAMPLE_SPLIT} split, not {self.split}")
-            too_many = [b for b in self.benchmarks if (self.limit or 0) > SAMPLE_EVAL_ROWS[b] or self.limit is None]
+            too_many = [b for b in self.benchmarks if (self.limit or 0) > SAMPLE_EVAL_ROWS[b]]
             if too_many:
                 raise DrtframeError(f"the packaged {too_many[0]} rows are {SAMPLE_EVAL_ROWS[too_many[0]]}: "
                                     f"--limit must be at most that")

@@ -17,6 +17,7 @@ _EXPORTS = {
     "DrtframeError": ".errors",
     "Healer": ".healing.healer",
     "HealingContext": ".healing.healer",
+    "ItemOptions": ".calibration_items",
     "ItemWindow": ".calibration_items",
     "MCItem": ".evaluation.items",
     "ModelHandle": ".models.handle",

@@ -14,11 +14,12 @@ window of that split the sample stays clear of.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import DrtframeError
 from .evaluation.items import MCItem
+from .options import Options
 
 SAMPLE_DIR = Path(__file__).parent / "samples"
 SAMPLE_OFFSET = 470
@@ -75,6 +76,30 @@ class ItemWindow:
         if self.source:
             record["source"] = self.source
         return items, record
+
+
+class ItemOptions(Options):
+    """The options that name a method's MC items (decision scorers, the guarded schedule), checked by `window()`."""
+
+    benchmark: str | None = None  # None: the packaged ARC-Easy sample
+    split: str | None = None
+    data_dir: str | None = None
+    eval_items: int = 200
+    calib_items: int = 100
+    format: str | None = None
+
+    def window(self, owner: str) -> ItemWindow:
+        """The items these options name; bad combinations fail here, before a model is loaded."""
+        if self.benchmark is None:
+            if self.split or self.data_dir or "eval_items" in self.model_fields_set:
+                raise DrtframeError(f"{owner}: split, data_dir and eval_items need a benchmark option "
+                                    f"(-o benchmark=NAME)")
+            window = replace(ItemWindow.sample(self.calib_items), format=self.format)
+        else:
+            window = ItemWindow(self.benchmark, self.split, Path(self.data_dir) if self.data_dir else None,
+                                self.eval_items, self.calib_items, self.format)
+        window.check()
+        return window
 
 
 def scorer_items(scorer) -> dict | None:

@@ -16,12 +16,14 @@ class DecisionCollapse(DrtframeError):
 class ScheduleStopped(DrtframeError):
     """A schedule chose fewer removals than asked because no further one is safe; `order` holds those it chose.
 
-    `drtframe prune` reports it as an error; `drtframe compare` shows where the method stopped.
+    `drtframe prune` reports it as an error; `drtframe compare` shows where the method stopped. `record`
+    is what the schedule checked on the way (as `PrunePlan.record`).
     """
 
-    def __init__(self, message: str, order: tuple[int, ...]) -> None:
+    def __init__(self, message: str, order: tuple[int, ...], record: dict | None = None) -> None:
         super().__init__(message)
         self.order = tuple(order)
+        self.record = record
 
 
 class DrtframeWarning(UserWarning):

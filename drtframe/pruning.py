@@ -87,6 +87,19 @@ def probe_profile(handle: ModelHandle, items: list[MCItem]):
     return decision_profile(layer_scores(handle, items), [item.gold for item in items])
 
 
+def final_profile(handle: ModelHandle, items: list[MCItem]):
+    """The decision profile of `handle`'s own output alone (one layer), a plain evaluation's cost.
+
+    Its transition is None exactly when the lens profile's is: the rule's 'no transition' test reads
+    only the final accuracy (and the last lens layer is the model's output), so `guard_verdict` on it
+    gives the collapse guard's verdict without projecting every layer onto the vocabulary.
+    """
+    from .evaluation.loglikelihood import choice_scores
+    from .probing.profile import decision_profile
+
+    return decision_profile(choice_scores(handle, items), [item.gold for item in items])
+
+
 def guard_verdict(dense_transition: int | None, pruned_transition: int | None) -> str:
     """From the transition layers (None: none) of the dense and pruned profiles: 'not checked' when the
     dense model has none (nothing to protect), else 'refuse' when the pruned model has lost it, else 'pass'."""
@@ -186,6 +199,7 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
         "healing": healing,
         "removed_layers": list(plan.removed),
         "removal_order": list(plan.order),
+        "schedule_record": plan.record,
         "num_layers_before": total,
         "num_layers_after": pruned.num_layers,
         "parameters_before": params_before,

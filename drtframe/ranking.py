@@ -52,6 +52,7 @@ class ScoreResult:
             "order": list(self.plan.order),
             "calibration": self.calibration.as_dict() if self.calibration else None,
             "calibration_items": scorer_items(self.method.scorer),
+            "schedule_record": self.plan.record,
         }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .plugin_class import PluginClass
@@ -15,13 +15,16 @@ from .scoring import Scorer, ScoringContext
 class PrunePlan:
     """Which original layers to remove, in the order the schedule chose them, and why.
 
-    `scores` are the first round's scores in original numbering (None for removed layers).
+    `scores` are the first round's scores in original numbering (None for removed layers). `record`
+    is what the schedule checked on the way, JSON-ready (the guarded schedule's probes), recorded by
+    `prune`, `score` and `compare`; None for schedules that check nothing.
     """
 
     method: str
     removed: tuple[int, ...]
     order: tuple[int, ...]
     scores: tuple[float | None, ...]
+    record: dict | None = field(default=None, hash=False)
 
 
 Progress = Callable[[int], None]

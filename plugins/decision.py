@@ -22,20 +22,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-from drtframe import (DecisionProfile, DrtframeError, ItemWindow, MCItem, ModelHandle, Options, PrunePlan, Schedule,
+from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, PrunePlan, Schedule,
                       ScheduleStopped, Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl,
                       layer_scores, scores_in_original_numbering)
 
 
-class DecisionOptions(Options):
-    benchmark: str | None = None  # None: the packaged ARC-Easy sample
-    split: str | None = None
-    data_dir: str | None = None
-    eval_items: int = 200
-    calib_items: int = 100
-    format: str | None = None
+class DecisionOptions(ItemOptions):
     cache: bool = True
 
 
@@ -67,22 +60,11 @@ class Decision(Scorer):
     default_schedule = "iterative"
     Options = DecisionOptions
 
-    def __init__(self, options: Options | None = None) -> None:
+    def __init__(self, options: DecisionOptions | None = None) -> None:
         super().__init__(options)
-        self.window = self._window()  # bad options fail here, before a model is loaded
-        self.window.check()
+        self.window = self.options.window(self.name)  # bad options fail here, before a model is loaded
         self._loaded: tuple[list[MCItem], dict] | None = None
         self._profiles: dict[tuple[int, ...], DecisionProfile] = {}
-
-    def _window(self) -> ItemWindow:
-        o = self.options
-        if o.benchmark is None:
-            if o.split or o.data_dir or "eval_items" in o.model_fields_set:
-                raise DrtframeError(f"{self.name}: split, data_dir and eval_items need a benchmark option "
-                                    f"(-o benchmark=NAME)")
-            return replace(ItemWindow.sample(o.calib_items), format=o.format)
-        return ItemWindow(o.benchmark, o.split, Path(o.data_dir) if o.data_dir else None, o.eval_items,
-                          o.calib_items, o.format)
 
     def items(self) -> list[MCItem]:
         """The calibration items (loaded once)."""

@@ -49,6 +49,31 @@ def tiny_llama_dir(tmp_path):
     return path
 
 
+@pytest.fixture
+def decided_task(tiny_llama_dir, tmp_path, registry):
+    """A YAML task of 80 items whose gold answers are the dense tiny Llama's predictions (it decides them)."""
+    import json
+    import random
+
+    from drtframe.evaluation.loglikelihood import loglikelihoods
+    from drtframe.evaluation.runner import load_items, resolve_benchmark
+    from drtframe.models.loading import ModelSpec, load_model
+    from test_eval_cli import TASK
+
+    rng = random.Random(0)
+    rows = [{"question": " ".join(f"w{rng.randrange(2, 90)}" for _ in range(4)),
+             "options": [f"w{rng.randrange(2, 90)}" for _ in range(3)], "answer": 0} for _ in range(80)]
+    path = tmp_path / "task.yaml"
+    path.write_text(TASK)
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    handle = load_model(ModelSpec(str(tiny_llama_dir)), registry)
+    items = load_items(resolve_benchmark(registry, str(path)), None, None, None)
+    for row, lls in zip(rows, loglikelihoods(handle, items)):
+        row["answer"] = max(range(3), key=lambda i: lls[i])
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
 @pytest.fixture(scope="session")
 def smollm2_dir():
     """The real SmolLM2-135M, converted once into DRTFRAME_CACHE (set by .ci/run to a workspace dir)."""

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from drtframe.calibration_items import ItemWindow
 from drtframe.cli import cli
-from drtframe.evaluation.loglikelihood import choice_scores, loglikelihoods
+from drtframe.evaluation.loglikelihood import choice_scores
 from drtframe.evaluation.runner import load_items, resolve_benchmark
 from drtframe.methods import resolve_method
 from drtframe.models.loading import ModelSpec, load_model
@@ -27,23 +27,6 @@ from drtframe_plugins.decision import Decision, DecisionStop
 from test_eval_cli import TASK
 
 WINDOW = {"eval_items": "20", "calib_items": "60"}
-
-
-@pytest.fixture
-def decided_task(tiny_llama_dir, tmp_path, registry):
-    """A YAML task of 80 items whose gold answers are the dense tiny Llama's predictions."""
-    rng = random.Random(0)
-    rows = [{"question": " ".join(f"w{rng.randrange(2, 90)}" for _ in range(4)),
-             "options": [f"w{rng.randrange(2, 90)}" for _ in range(3)], "answer": 0} for _ in range(80)]
-    path = tmp_path / "task.yaml"
-    path.write_text(TASK)
-    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    handle = load_model(ModelSpec(str(tiny_llama_dir)), registry)
-    items = load_items(resolve_benchmark(registry, str(path)), None, None, None)
-    for row, lls in zip(rows, loglikelihoods(handle, items)):
-        row["answer"] = max(range(3), key=lambda i: lls[i])
-    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 @pytest.fixture

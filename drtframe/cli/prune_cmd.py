@@ -82,6 +82,8 @@ def _report(result) -> None:
     if result.speedup is not None:
         table.add_row("generation", f"{result.tokens_per_s_before:.1f} -> {result.tokens_per_s_after:.1f} tokens/s")
         table.add_row("speed-up", f"{result.speedup:.2f}x measured, {result.ideal_speedup:.2f}x ideal (L/(L-K))")
+    if result.plan.record and result.plan.record.get("summary"):
+        table.add_row("schedule", result.plan.record["summary"])
     if result.guard is not None:
         g = result.guard
         items = f"{g['items']['benchmark']} {g['items']['split']} items {g['items']['first_item']}-{g['items']['last_item']}"

@@ -36,6 +36,7 @@ class MethodOutcome:
     calibration: dict | None
     calibration_items: dict | None
     error: str | None = None  # planning raised: nothing was removed
+    schedule_record: dict | None = None  # what the schedule checked on the way (`PrunePlan.record`)
 
     @classmethod
     def failed(cls, name: str, method: Method, budgets: tuple[int, ...], error: str) -> MethodOutcome:
@@ -47,7 +48,8 @@ class MethodOutcome:
                 "order": list(self.order), "removed": {str(k): list(v) if v is not None else None
                                                         for k, v in self.removed.items()},
                 "stopped_after": self.stopped_after, "message": self.message, "calibration": self.calibration,
-                "calibration_items": self.calibration_items, "error": self.error}
+                "calibration_items": self.calibration_items, "error": self.error,
+                "schedule_record": self.schedule_record}
 
 
 def calibration_identity(spec: CalibrationSpec) -> dict:
@@ -63,9 +65,10 @@ def plan_entry(method: Method, handle: ModelHandle, k: int, calibration: Calibra
     """Plan `k` removals; a stop keeps what was chosen."""
     try:
         plan = method.plan(handle, k, calibration, batch_size, status)
-        return {"order": list(plan.order), "planned": k, "stopped_after": None, "message": None}
+        return {"order": list(plan.order), "planned": k, "stopped_after": None, "message": None, "record": plan.record}
     except ScheduleStopped as stop:
-        return {"order": list(stop.order), "planned": k, "stopped_after": len(stop.order), "message": str(stop)}
+        return {"order": list(stop.order), "planned": k, "stopped_after": len(stop.order), "message": str(stop),
+                "record": stop.record}
 
 
 def plan_keys(method: Method, budgets: tuple[int, ...], calibration: CalibrationSpec, batch_size: int,
@@ -101,4 +104,4 @@ def method_outcome(name: str, method: Method, budgets: tuple[int, ...], calibrat
     return MethodOutcome(name, method.name, prefix, tuple(last["order"]), by_budget,
                          stop["stopped_after"] if stop else None, stop["message"] if stop else None,
                          calibration.as_dict() if method.scorer.needs_calibration else None,
-                         scorer_items(method.scorer))
+                         scorer_items(method.scorer), schedule_record=last.get("record"))

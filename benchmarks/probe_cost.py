@@ -1,8 +1,11 @@
 """Cost of probing every layer through the logit lens against a plain evaluation of the same items.
 
 Both use the shared-context engine on the same items; the probe also keeps every layer's hidden
-states at the predicting positions and projects them. Alternates the two for `--rounds` rounds and
-prints the best times and their ratio (target: probe at most 2.5x eval).
+states at the predicting positions and projects them. Alternates plain evaluation, the probe with
+its default bfloat16 normaliser for layers before the last, and the all-float32 probe, for
+`--rounds` rounds; prints the best times, their ratios (target: probe at most 2x eval), the largest
+difference between the two probes and whether the decision profile (transition layer, per-layer
+accuracy) is the same under both.
 
     python benchmarks/probe_cost.py --data-dir ../shared/data/mc
 """
@@ -28,20 +31,29 @@ def main() -> None:
     from drtframe.models.loading import ModelSpec, load_model
     from drtframe.plugins import load_registry
     from drtframe.probing.lens import layer_scores
+    from drtframe.probing.profile import decision_profile
 
     registry = load_registry()
     handle = load_model(ModelSpec(args.model, device="cpu", dtype="float32"), registry)
     for spec in args.tasks.split(","):
         task, split = spec.split(":")
         items = load_items(resolve_benchmark(registry, task, split), None, args.limit, args.data_dir)
-        best = {"eval": float("inf"), "probe": float("inf")}
+        runs = {"eval": loglikelihoods, "probe": layer_scores,
+                "exact probe": lambda h, i: layer_scores(h, i, exact=True)}
+        best, out = dict.fromkeys(runs, float("inf")), {}
         for _ in range(args.rounds):
-            for name, run in (("eval", loglikelihoods), ("probe", layer_scores)):
+            for name, run in runs.items():
                 start = time.perf_counter()
-                run(handle, items)
+                out[name] = run(handle, items)
                 best[name] = min(best[name], time.perf_counter() - start)
+        gap = max((a - b).abs().max().item() for a, b in zip(out["probe"], out["exact probe"]))
+        gold = [item.gold for item in items]
+        fast, exact = decision_profile(out["probe"], gold), decision_profile(out["exact probe"], gold)
         print(f"{task:14} {len(items)} items: eval {best['eval']:.1f} s, probe (all {handle.num_layers} layers) "
-              f"{best['probe']:.1f} s, ratio {best['probe'] / best['eval']:.2f}x")
+              f"{best['probe']:.1f} s ({best['probe'] / best['eval']:.2f}x), float32 probe {best['exact probe']:.1f} s "
+              f"({best['exact probe'] / best['eval']:.2f}x)")
+        print(f"{'':14} probes differ by at most {gap:.1e}; transition layer {fast.transition.layer} vs "
+              f"{exact.transition.layer}, per-layer accuracy equal: {fast.acc == exact.acc}")
 
 
 if __name__ == "__main__":

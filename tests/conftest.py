@@ -74,14 +74,25 @@ def decided_task(tiny_llama_dir, tmp_path, registry):
     return path
 
 
-@pytest.fixture(scope="session")
-def smollm2_dir():
-    """The real SmolLM2-135M, converted once into DRTFRAME_CACHE (set by .ci/run to a workspace dir)."""
+def converted(alias: str) -> Path:
+    """A real model alias, converted once into DRTFRAME_CACHE (set by .ci/run to a workspace dir)."""
     from drtframe.models.aliases import ALIASES, ensure_alias
 
     if not os.environ.get("DRTFRAME_CACHE"):
         os.environ["DRTFRAME_CACHE"] = str(Path(__file__).resolve().parents[1] / ".ci-cache" / "drtframe")
-    return ensure_alias(ALIASES["smollm2-135m"])
+    return ensure_alias(ALIASES[alias])
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir():
+    """The real SmolLM2-135M."""
+    return converted("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def gemma3_dir():
+    """The real Gemma-3-270M."""
+    return converted("gemma3-270m")
 
 
 @pytest.fixture(autouse=True)

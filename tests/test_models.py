@@ -66,7 +66,8 @@ def test_unavailable_device_is_refused(tiny_llama_dir, tmp_path):
 def test_models_lists_aliases_and_cache_state(tmp_path, monkeypatch):
     monkeypatch.setenv("DRTFRAME_CACHE", str(tmp_path))
     result = CliRunner().invoke(cli, ["models"])
-    assert result.exit_code == 0 and "smollm2-135m" in result.output and "no (fetched on first use)" in result.output
+    assert result.exit_code == 0 and "no (fetched on first use)" in result.output
+    assert "smollm2-135m" in result.output and "gemma3-270m" in result.output
     fake = tmp_path / "models" / "smollm2-135m"
     fake.mkdir(parents=True)
     (fake / "config.json").write_text("{}")

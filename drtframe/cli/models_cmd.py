@@ -18,5 +18,5 @@ def command() -> None:
         table.add_column(column, overflow="fold")
     for alias in ALIASES.values():
         cached = f"yes ({alias_dir(alias)})" if is_cached(alias) else "no (fetched on first use)"
-        table.add_row(alias.name, alias.description, alias.requirement, cached)
+        table.add_row(alias.name, alias.description, alias.source, cached)
     out.print(table)

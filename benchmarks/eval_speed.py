@@ -1,40 +1,90 @@
-"""Wall time of drtframe eval against lm-evaluation-harness 0.4.13 on the same items, side by side.
+"""Speed of `drtframe eval` against lm-evaluation-harness 0.4.13, side by side in one run.
 
-Runs both on the same model and the same first N items of a task, alternating them for `--rounds`
-rounds so that machine noise hits both, and prints the best time of each and their ratio. Also
-times drtframe in bfloat16 and reports what it does to accuracy.
+Prints, for the first N items of a task (default: the 200 ARC-Easy validation rows drtframe ships):
+- whole commands, each a fresh process: `drtframe eval` against `lm_eval` at batch size 32 (its
+  fastest here; 8 and 64 are slower), alternated for `--rounds` rounds, best of each and the ratio;
+- start-up: a fresh process importing drtframe, loading the converted model and finishing its first
+  forward pass;
+- the evaluation itself in-process, against the float32 GEMM floor (the work's matrix FLOPs over the
+  machine's measured float32 matrix-multiply rate);
+- `--dtype bfloat16`: time and accuracy against float32 on two benchmarks.
 
     pip install -e ".[bench]"
-    python benchmarks/eval_speed.py --data-dir ../shared/data/mc
+    python benchmarks/eval_speed.py
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from lmeval_parity import local_task
 
+START_UP = """
+import time, sys
+start = float(sys.argv[1])
+import torch
+from drtframe.models.loading import ModelSpec, load_model
+from drtframe.plugins import load_registry
+handle = load_model(ModelSpec(sys.argv[2], device="cpu", dtype="float32"), load_registry())
+with torch.inference_mode():
+    handle.model(torch.tensor([[1, 2, 3]]))
+print(time.time() - start)
+"""
+
+
+def timed_command(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def gemm_rate(dtype) -> float:
+    """FLOP/s of a float matrix product shaped like the model's (tokens x 576 x 1536)."""
+    import torch
+
+    a, b = torch.randn(2048, 576, dtype=dtype), torch.randn(576, 1536, dtype=dtype)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(50):
+        a @ b
+    return 50 * 2 * 2048 * 576 * 1536 / (time.perf_counter() - start)
+
+
+def work_flop(handle, items) -> float:
+    """Matrix FLOPs of scoring `items` without padding: every context and continuation token through
+    every block, plus the head at each predicting position."""
+    from drtframe.evaluation.loglikelihood import build_units, model_max_length
+
+    units = build_units(handle.tokenizer, items, model_max_length(handle.model))
+    tokens = sum(len(u.context) + sum(len(c) - 1 for _, _, c in u.choices) for u in units)
+    reads = sum(len(c) for u in units for _, _, c in u.choices)
+    head = handle.model.get_output_embeddings().weight.numel()
+    blocks = sum(p.numel() for p in handle.layers.parameters())
+    return 2 * blocks * tokens + 2 * head * reads
+
 
 def main() -> None:
+    from drtframe.comparison.request import SAMPLE_EVAL_DIR
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, default=SAMPLE_EVAL_DIR)
     parser.add_argument("--task", default="arc_easy")
+    parser.add_argument("--second-task", default="piqa", help="the other benchmark of the bfloat16 comparison")
     parser.add_argument("--split", default="validation")
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--lmeval-batch-size", type=int, default=1, help="lm-eval's own default is 1")
+    parser.add_argument("--lmeval-batch-size", type=int, default=32)
     args = parser.parse_args()
 
     import torch
-    from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager
 
-    from drtframe.evaluation.runner import evaluate, resolve_benchmark
+    from drtframe.evaluation.runner import evaluate, load_items, resolve_benchmark
     from drtframe.models.aliases import ALIASES, ensure_alias
     from drtframe.models.loading import ModelSpec, load_model
     from drtframe.plugins import load_registry
@@ -42,44 +92,52 @@ def main() -> None:
     registry = load_registry()
     model_dir = ensure_alias(ALIASES[args.model]) if args.model in ALIASES else Path(args.model)
     benchmark = resolve_benchmark(registry, args.task, args.split)
-    ours = load_model(ModelSpec(str(model_dir), device="cpu", dtype="float32"), registry)
-    ours_bf16 = load_model(ModelSpec(str(model_dir), device="cpu", dtype="bfloat16"), registry)
-    theirs = HFLM(pretrained=str(model_dir), dtype="float32", device="cpu", batch_size=args.lmeval_batch_size)
     print(f"{args.task}, first {args.limit} items of {args.split}, {torch.get_num_threads()} threads, "
           f"lm-eval batch size {args.lmeval_batch_size}")
-
-    def run_ours(handle):
-        start = time.perf_counter()
-        result = evaluate(handle, benchmark, None, args.limit, args.data_dir)
-        return time.perf_counter() - start, result.score.acc, result.score.acc_norm
-
+    bin_dir = Path(sys.executable).parent
+    ours = [str(bin_dir / "drtframe"), "eval", "-m", str(model_dir), "-b", args.task, "--split", args.split,
+            "--data-dir", str(args.data_dir), "--limit", str(args.limit), "--device", "cpu", "--dtype", "float32"]
     with tempfile.TemporaryDirectory() as tmp:
         local_task(args.task, args.split, benchmark, args.data_dir, Path(tmp))
-        manager = TaskManager(include_path=tmp)
-
-        def run_theirs():
-            start = time.perf_counter()
-            out = simple_evaluate(model=theirs, tasks=[args.task], num_fewshot=0, limit=args.limit,
-                                  task_manager=manager, bootstrap_iters=0)
-            metrics = out["results"][args.task]
-            return time.perf_counter() - start, metrics["acc,none"], metrics.get("acc_norm,none")
-
-        times = {"lm-eval": [], "drtframe": [], "drtframe bf16": []}
-        accs = {}
+        theirs = [str(bin_dir / "lm_eval"), "--model", "hf", "--model_args",
+                  f"pretrained={model_dir},dtype=float32", "--tasks", args.task, "--include_path", tmp,
+                  "--limit", str(args.limit), "--batch_size", str(args.lmeval_batch_size), "--device", "cpu"]
+        times = {"lm-eval": [], "drtframe": []}
         for round_ in range(args.rounds):
-            for name, run in (("lm-eval", run_theirs), ("drtframe", lambda: run_ours(ours)),
-                              ("drtframe bf16", lambda: run_ours(ours_bf16))):
-                seconds, acc, acc_norm = run()
-                times[name].append(seconds)
-                accs[name] = (acc, acc_norm)
-                print(f"  round {round_ + 1}: {name:14} {seconds:7.1f} s  acc {acc:.4f}  acc_norm {acc_norm:.4f}")
+            for name, command in (("lm-eval", theirs), ("drtframe", ours)):
+                times[name].append(timed_command(command))
+                print(f"  round {round_ + 1}: {name:9} whole command {times[name][-1]:6.1f} s")
     best = {name: min(values) for name, values in times.items()}
-    print(f"best of {args.rounds}: lm-eval {best['lm-eval']:.1f} s, drtframe {best['drtframe']:.1f} s, "
-          f"drtframe bf16 {best['drtframe bf16']:.1f} s")
-    print(f"speed-up over lm-eval: float32 {best['lm-eval'] / best['drtframe']:.2f}x, "
-          f"bfloat16 {best['lm-eval'] / best['drtframe bf16']:.2f}x")
-    print(f"bfloat16 vs float32 accuracy: acc {accs['drtframe bf16'][0] - accs['drtframe'][0]:+.4f}, "
-          f"acc_norm {accs['drtframe bf16'][1] - accs['drtframe'][1]:+.4f}")
+    print(f"whole command, best of {args.rounds}: lm-eval {best['lm-eval']:.1f} s, drtframe {best['drtframe']:.1f} s: "
+          f"{best['lm-eval'] / best['drtframe']:.2f}x")
+
+    starts = [float(subprocess.run([sys.executable, "-c", START_UP, repr(time.time()), str(model_dir)],
+                                   check=True, capture_output=True, text=True).stdout.split()[-1])
+              for _ in range(args.rounds)]
+    print(f"start-up to the first forward (fresh process, converted model): best {min(starts):.2f} s")
+
+    handles = {dtype: load_model(ModelSpec(str(model_dir), device="cpu", dtype=dtype), registry)
+               for dtype in ("float32", "bfloat16")}
+    items = load_items(benchmark, None, args.limit, args.data_dir)
+    floor = work_flop(handles["float32"], items) / gemm_rate(torch.float32)
+    results = {}
+    for task in (args.task, args.second_task):
+        bench = resolve_benchmark(registry, task, args.split)
+        for dtype, handle in handles.items():
+            seconds = []
+            for _ in range(args.rounds):
+                start = time.perf_counter()
+                result = evaluate(handle, bench, None, args.limit, args.data_dir)
+                seconds.append(time.perf_counter() - start)
+            results[task, dtype] = (min(seconds), result.score)
+    evaluation = results[args.task, "float32"][0]
+    print(f"evaluation in-process, float32: {evaluation:.1f} s; GEMM floor {floor:.1f} s: {evaluation / floor:.2f}x "
+          f"the floor")
+    for task in (args.task, args.second_task):
+        (t32, s32), (t16, s16) = results[task, "float32"], results[task, "bfloat16"]
+        print(f"{task:10} float32 {t32:5.1f} s acc {s32.acc:.4f} acc_norm {s32.acc_norm:.4f} | bfloat16 {t16:5.1f} s "
+              f"({t32 / t16:.2f}x faster) acc {s16.acc - s32.acc:+.4f} acc_norm {s16.acc_norm - s32.acc_norm:+.4f} "
+              f"(n={s32.n}, stderr {s32.acc_stderr:.3f})")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from transformers.cache_utils import DynamicLayer
 
 from ..hidden_states import recording_inputs, replaying_without, watch_blocks
 from ..models.handle import ModelHandle
@@ -148,9 +149,24 @@ def _score_batch(handle: ModelHandle, batch: list[_Unit], pad_id: int, readout: 
     groups = _length_groups(longer)
     for number, group in enumerate(groups):
         last = number == len(groups) - 1  # the last group may consume the batch's own cache
-        cache = out.cache if last else copy.deepcopy(out.cache)
+        cache = out.cache if last else _branch(out.cache)
         totals[[k for k, _, _ in group]] += _score_continuations(handle, group, cache, mask, pad_id, readout, hidden)
     return totals
+
+
+def _branch(cache):
+    """A copy of `cache` that a continuation pass may reorder and extend while `cache` stays as it is.
+
+    Dynamic layers replace their tensors on every update instead of writing into them, so copying
+    the layer objects suffices; the rows a group needs are then copied once, by its reorder. Any
+    other cache is deep-copied.
+    """
+    layers = getattr(cache, "layers", None)
+    if layers is None or not all(isinstance(layer, DynamicLayer) for layer in layers):
+        return copy.deepcopy(cache)
+    branch = copy.copy(cache)
+    branch.layers = [copy.copy(layer) for layer in layers]
+    return branch
 
 
 def _length_groups(choices: list, max_positions: int = LOGIT_ROWS) -> list[list]:

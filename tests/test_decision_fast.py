@@ -1,0 +1,80 @@
+"""The decision scorer's fast path (stacked candidates, bfloat16 ranking, float32 re-check) against the slow path.
+
+Tiny seeded models of several architectures, items whose options are 1-4 words long (so the
+continuation passes against the KV cache run too); the slow path re-runs the whole float32 model per
+candidate (`cache=false`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from drtframe.evaluation.loglikelihood import choice_scores_without
+from drtframe.evaluation.runner import load_items, resolve_benchmark
+from drtframe.evaluation.stacked_replay import stacked_choice_scores_without
+from drtframe.methods import resolve_method
+from drtframe.models.loading import ModelSpec, load_model
+from drtframe.scoring import ScoringContext
+from test_eval_cli import TASK
+from tiny_models import tiny_model, tiny_tokenizer
+
+ARCHITECTURES = ["llama", "gpt2", "gemma3_text", "opt", "mistral"]
+
+
+@pytest.fixture
+def words_task(tmp_path):
+    rng = random.Random(2)
+    rows = [{"question": " ".join(f"w{rng.randrange(2, 90)}" for _ in range(rng.randrange(2, 7))),
+             "options": [" ".join(f"w{rng.randrange(2, 90)}" for _ in range(rng.randrange(1, 5))) for _ in range(3)],
+             "answer": rng.randrange(3)} for _ in range(24)]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "task.yaml").write_text(TASK)
+    return tmp_path / "task.yaml"
+
+
+def loaded(model_type, tmp_path, registry):
+    path = tmp_path / model_type
+    tiny_model(model_type).save_pretrained(path)
+    tiny_tokenizer().save_pretrained(path)
+    return load_model(ModelSpec(str(path)), registry)
+
+
+@pytest.mark.parametrize("model_type", ARCHITECTURES)
+def test_stacked_candidates_score_as_one_candidate_per_forward(model_type, words_task, tmp_path, registry):
+    handle = loaded(model_type, tmp_path, registry)
+    items = load_items(resolve_benchmark(registry, str(words_task)), None, None, None)
+    for removed in ((), (1, 3)):  # also a model with a non-contiguous removal already made
+        with handle.temporarily_without(removed) as pruned:
+            positions = list(range(pruned.num_layers))
+            one = choice_scores_without(pruned, items, positions, budget=40)
+            for group in (1, 2, 6):
+                stacked = stacked_choice_scores_without(pruned, items, positions, group=group, budget=40)
+                for p in positions:
+                    assert torch.cat(stacked[p]) == pytest.approx(torch.cat(one[p]), abs=1e-5), (removed, group, p)
+
+
+@pytest.mark.parametrize("model_type", ARCHITECTURES)  # orders seen: llama 0,2,3,4; gemma3_text 0,4,3,2; mistral 0,2,1,4
+def test_fast_path_removes_blocks_in_the_slow_path_order(model_type, words_task, tmp_path, registry):
+    handle = loaded(model_type, tmp_path, registry)
+    options = {"benchmark": str(words_task), "eval_items": "0", "calib_items": "24"}
+    plans = {}
+    for fast in ("true", "false"):
+        method = resolve_method(registry, "decision", {**options, "cache": fast})
+        plans[fast] = method.schedule.plan(method.scorer, ScoringContext(handle, None), 4)
+    assert plans["true"].order == plans["false"].order
+
+
+def test_fast_path_scores_are_float32_for_the_blocks_it_rechecks(words_task, tmp_path, registry):
+    handle = loaded("llama", tmp_path, registry)
+    options = {"benchmark": str(words_task), "eval_items": "0", "calib_items": "24"}
+    ctx = ScoringContext(handle, None)
+    fast = resolve_method(registry, "decision", options).scorer
+    slow = resolve_method(registry, "decision", {**options, "cache": "false"}).scorer
+    fast_scores, slow_scores = fast.score(ctx), slow.score(ctx)
+    best = min(range(len(slow_scores)), key=slow_scores.__getitem__)
+    assert min(range(len(fast_scores)), key=fast_scores.__getitem__) == best
+    assert fast_scores[best] == pytest.approx(slow_scores[best], abs=1e-6)

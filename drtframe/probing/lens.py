@@ -19,6 +19,8 @@ from ..models.handle import ModelHandle
 
 LENS_LOGITS = 100_000_000  # most vocabulary logits (rows x vocab) held at once: 400 MB in float32
 READ_DTYPE = torch.bfloat16  # the normaliser's product for layers before the last (exact=False)
+EXACT_TOP = 32  # logits per row recomputed in float32 there: the terms that dominate the logsumexp
+EXACT_ROWS = 256  # rows whose top logits are gathered at once (256 x 32 x hidden floats)
 
 
 def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool = False):
@@ -26,9 +28,10 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
 
     A read is log p(target) = z[target] - logsumexp(z) with z = W_U norm_f(h). The target logit is a
     float32 dot product with one row of W_U; only the normaliser needs the whole vocabulary. Unless
-    `exact`, that product runs in bfloat16 (2-3x faster on CPU; the logsumexp itself in float32,
-    which moves a read by about 1e-3), and the last layer always comes from the model's own logits,
-    exactly as evaluation scores it. The positions read are gathered from every block before the
+    `exact`, that product runs in bfloat16 (2-3x faster on CPU) and each row's 32 largest logits,
+    which dominate the logsumexp, are recomputed in float32: on SmolLM2 a summed PIQA read moved by
+    at most 0.017 (1.5 without the recomputation) and every layer's accuracy was unchanged. The last
+    layer always comes from the model's own logits, exactly as evaluation scores it. The positions read are gathered from every block before the
     last and projected together, in chunks holding at most `max_logits` logits: on CPU the product
     is bound by streaming W_U from memory, so one large product beats one small product per layer.
     """
@@ -55,10 +58,16 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
             return target - lse[reads]
         z = (normed[reads].float() * weight[wanted].float()).sum(-1)
         target = capped(z if bias is None else z + bias[wanted].float())
-        low_bias = None if bias is None else bias.to(READ_DTYPE)
-        lse = torch.cat([torch.logsumexp(capped(F.linear(part.to(READ_DTYPE), cast, low_bias).float()), -1)
-                         for part in normed.split(rows_at_once)])
-        return target - lse[reads]
+        return target - torch.cat([normaliser(part) for part in normed.split(EXACT_ROWS)])[reads]
+
+    def normaliser(part: torch.Tensor) -> torch.Tensor:
+        """logsumexp of a few rows' logits: all of them from a bfloat16 product, the largest `EXACT_TOP`
+        of each row (the terms that dominate the sum) recomputed in float32."""
+        z = F.linear(part.to(READ_DTYPE), cast, None if bias is None else bias.to(READ_DTYPE)).float()
+        top = z.topk(min(EXACT_TOP, z.shape[-1]), dim=-1).indices
+        exact = torch.einsum("rh,rkh->rk", part.float(), weight[top].float())
+        z.scatter_(-1, top, exact if bias is None else exact + bias[top].float())
+        return torch.logsumexp(capped(z), -1)
 
     def readout(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
         # the last block is read from the model's own output, exactly as evaluation scores it

@@ -19,7 +19,7 @@ from .models.handle import ModelHandle
 BlockWatcher = Callable[[int, torch.Tensor, torch.Tensor], None]
 
 
-def _hidden_in(args: tuple, kwargs: dict) -> torch.Tensor:
+def hidden_in(args: tuple, kwargs: dict) -> torch.Tensor:
     return args[0] if args else kwargs["hidden_states"]
 
 
@@ -28,12 +28,12 @@ def _hidden_out(output) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output[0]
 
 
-def _with_hidden_out(output, hidden: torch.Tensor):
+def with_hidden_out(output, hidden: torch.Tensor):
     return hidden if isinstance(output, torch.Tensor) else (hidden, *output[1:])
 
 
 @contextmanager
-def _hooked(modules, register: Callable) -> Iterator[None]:
+def hooked(modules, register: Callable) -> Iterator[None]:
     handles = [register(position, module) for position, module in enumerate(modules)]
     try:
         yield
@@ -50,10 +50,10 @@ def watch_blocks(handle: ModelHandle, watcher: BlockWatcher) -> Iterator[None]:
     """
     def register(position, layer):
         def hook(module, args, kwargs, output):
-            watcher(position, _hidden_in(args, kwargs), _hidden_out(output))
+            watcher(position, hidden_in(args, kwargs), _hidden_out(output))
         return layer.register_forward_hook(hook, with_kwargs=True)
 
-    with _hooked(handle.layers, register):
+    with hooked(handle.layers, register):
         yield
 
 
@@ -101,7 +101,7 @@ def resumed_after(handle: ModelHandle, position: int, hidden: torch.Tensor | Ite
         return args, {**kwargs, "hidden_states": feed()}
 
     def replace_output(module, args, kwargs, output):
-        return _with_hidden_out(output, feed())
+        return with_hidden_out(output, feed())
 
     with handle.temporarily_without(handle.kept[:position + (0 if last else 1)]) as rest:
         first = rest.layers[0]
@@ -165,5 +165,5 @@ def count_block_forwards(handle: ModelHandle) -> Iterator[BlockCounter]:
             counter.count += 1
         return layer.register_forward_pre_hook(hook)
 
-    with _hooked(handle.layers, register):
+    with hooked(handle.layers, register):
         yield counter

@@ -56,10 +56,10 @@ def test_progress_counts_every_item_once(registry):
 
 
 def test_continuation_groups_bound_padding_and_logit_rows():
-    from drtframe.evaluation.loglikelihood import _length_groups
+    from drtframe.evaluation.loglikelihood import length_groups
 
     choices = [(k, 0, tuple(range(length))) for k, length in enumerate([2, 3, 3, 9, 10, 30, 31] * 20)]
-    groups = _length_groups(choices, max_positions=64)
+    groups = length_groups(choices, max_positions=64)
     assert sorted(c for g in groups for c in g) == sorted(choices)
     for group in groups:
         steps = [len(c[2]) - 1 for c in group]

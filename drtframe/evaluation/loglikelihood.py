@@ -28,7 +28,7 @@ LOGIT_ROWS = 512  # most continuation positions projected onto the vocabulary in
 
 
 @dataclass
-class _Unit:
+class Unit:
     """One distinct context and the choices (item, choice, continuation ids) scored against it."""
 
     context: tuple[int, ...]
@@ -44,20 +44,20 @@ def model_max_length(model) -> int:
     return DEFAULT_MAX_LENGTH
 
 
-def build_units(tokenizer, items: Sequence[MCItem], max_length: int) -> list[_Unit]:
+def build_units(tokenizer, items: Sequence[MCItem], max_length: int) -> list[Unit]:
     """Encode every pair the lm-eval way and group choices that share a context."""
-    units: dict[tuple[int, ...], _Unit] = {}
+    units: dict[tuple[int, ...], Unit] = {}
     for pos, item in enumerate(items):
         for choice, (context, continuation) in enumerate(zip(item.contexts, item.continuations)):
             pair = truncate(encode_pair(tokenizer, context, continuation), max_length)
-            units.setdefault(pair.context, _Unit(pair.context)).choices.append((pos, choice, pair.continuation))
+            units.setdefault(pair.context, Unit(pair.context)).choices.append((pos, choice, pair.continuation))
     return sorted(units.values(), key=lambda u: -len(u.context))
 
 
-def _batches(units: list[_Unit], budget: int, slack: float = 0.9) -> list[list[_Unit]]:
+def batches(units: list[Unit], budget: int, slack: float = 0.9) -> list[list[Unit]]:
     """Consecutive units (longest context first) cut into batches that fit `budget` padded context
     tokens, and whose shortest context is at least `slack` of the longest (little padding)."""
-    batches: list[list[_Unit]] = []
+    batches: list[list[Unit]] = []
     for unit in units:
         current = batches[-1] if batches else None
         if (current and len(unit.context) >= slack * len(current[0].context)
@@ -126,9 +126,19 @@ def _forward(handle: ModelHandle, hidden: bool, **inputs) -> tuple[Any, list | N
         return handle.model(**inputs), blocks
 
 
+def tiled(x: torch.Tensor, copies: int) -> torch.Tensor:
+    """`x` stacked `copies` times along its first dimension."""
+    return x.repeat(copies, *([1] * (x.dim() - 1)))
+
+
 @torch.inference_mode()
-def _score_batch(handle: ModelHandle, batch: list[_Unit], pad_id: int, readout: Readout, hidden: bool) -> torch.Tensor:
-    """Readout columns for every choice of every unit in `batch`, in order: (choices, columns)."""
+def score_batch(handle: ModelHandle, batch: list[Unit], pad_id: int, readout: Readout, hidden: bool,
+                copies: int = 1) -> torch.Tensor:
+    """Readout columns for every choice of every unit in `batch`, in order: (copies x choices, columns).
+
+    With `copies`, the batch runs stacked that many times along the batch dimension (copy-major), for
+    forwards whose copies differ inside the model (stacked replays of several candidates).
+    """
     width = max(len(u.context) for u in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -136,25 +146,33 @@ def _score_batch(handle: ModelHandle, batch: list[_Unit], pad_id: int, readout: 
         ids[row, width - len(unit.context):] = torch.tensor(unit.context)
         mask[row, width - len(unit.context):] = 1
     device = handle.device
-    ids, mask = ids.to(device), mask.to(device)
+    ids, mask = tiled(ids, copies).to(device), tiled(mask, copies).to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     out, blocks = _forward(handle, hidden, input_ids=ids, attention_mask=mask, position_ids=positions,
                            use_cache=True, logits_to_keep=1)
 
     choices = [(row, cont) for row, unit in enumerate(batch) for _, _, cont in unit.choices]
-    rows = torch.tensor([row for row, _ in choices], device=device)
-    first = torch.tensor([[cont[0]] for _, cont in choices], device=device)
+    rows = _stacked_rows([row for row, _ in choices], copies, len(batch), device)
+    first = tiled(torch.tensor([[cont[0]] for _, cont in choices], device=device), copies)
     totals = readout(out, blocks, rows, torch.full_like(first, -1), first, torch.ones_like(first)).clone()
     longer = [(k, row, cont) for k, (row, cont) in enumerate(choices) if len(cont) > 1]
-    groups = _length_groups(longer)
+    groups = length_groups(longer)
     for number, group in enumerate(groups):
         last = number == len(groups) - 1  # the last group may consume the batch's own cache
-        cache = out.cache if last else _branch(out.cache)
-        totals[[k for k, _, _ in group]] += _score_continuations(handle, group, cache, mask, pad_id, readout, hidden)
+        cache = out.cache if last else branch(out.cache)
+        picked = _stacked_rows([k for k, _, _ in group], copies, len(choices), device)
+        totals[picked] += _score_continuations(handle, group, cache, mask, pad_id, readout, hidden, copies,
+                                               len(batch))
     return totals
 
 
-def _branch(cache):
+def _stacked_rows(rows: list[int], copies: int, per_copy: int, device) -> torch.Tensor:
+    """`rows` of every copy, copy-major, in a batch stacked `copies` times from `per_copy` rows each."""
+    base = torch.tensor(rows, device=device, dtype=torch.long)
+    return tiled(base, copies) + torch.arange(copies, device=device).repeat_interleave(len(rows)) * per_copy
+
+
+def branch(cache):
     """A copy of `cache` that a continuation pass may reorder and extend while `cache` stays as it is.
 
     Dynamic layers replace their tensors on every update instead of writing into them, so copying
@@ -169,7 +187,7 @@ def _branch(cache):
     return branch
 
 
-def _length_groups(choices: list, max_positions: int = LOGIT_ROWS) -> list[list]:
+def length_groups(choices: list, max_positions: int = LOGIT_ROWS) -> list[list]:
     """Choices sorted by length, cut where padding to the group's longest would cost over 30% or the
     group would predict more than `max_positions` tokens (each needs a vocabulary-sized row)."""
     groups: list[list] = []
@@ -183,10 +201,11 @@ def _length_groups(choices: list, max_positions: int = LOGIT_ROWS) -> list[list]
     return groups
 
 
-def _score_continuations(handle, group, cache, mask, pad_id, readout: Readout, hidden: bool) -> torch.Tensor:
-    """Run each choice's continuation tokens but the last against its context's cache."""
+def _score_continuations(handle, group, cache, mask, pad_id, readout: Readout, hidden: bool, copies: int,
+                         batch_rows: int) -> torch.Tensor:
+    """Run each choice's continuation tokens but the last against its context's cache, in every copy."""
     device = handle.device
-    rows = torch.tensor([row for _, row, _ in group], device=device)
+    rows = _stacked_rows([row for _, row, _ in group], copies, batch_rows, device)
     cache.reorder_cache(rows)
     steps = max(len(cont) - 1 for _, _, cont in group)
     cont_ids = torch.full((len(group), steps), pad_id, dtype=torch.long)
@@ -197,26 +216,26 @@ def _score_continuations(handle, group, cache, mask, pad_id, readout: Readout, h
         cont_ids[r, :n] = torch.tensor(cont[:-1])
         targets[r, :n] = torch.tensor(cont[1:])
         cont_mask[r, :n] = 1
-    cont_ids, targets, cont_mask = cont_ids.to(device), targets.to(device), cont_mask.to(device)
+    cont_ids, targets, cont_mask = (tiled(t, copies).to(device) for t in (cont_ids, targets, cont_mask))
     start = mask.sum(-1)[rows].unsqueeze(1)
     out, blocks = _forward(handle, hidden, input_ids=cont_ids, attention_mask=torch.cat([mask[rows], cont_mask], dim=1),
                            position_ids=start + torch.arange(steps, device=device), cache=cache, use_cache=True)
-    own = torch.arange(len(group), device=device)
-    return readout(out, blocks, own, torch.arange(steps, device=device).expand(len(group), steps), targets, cont_mask)
+    own = torch.arange(len(rows), device=device)
+    return readout(out, blocks, own, torch.arange(steps, device=device).expand(len(rows), steps), targets, cont_mask)
 
 
 def _collect(handle: ModelHandle, items: Sequence[MCItem], budget: int, progress: Callable[[int], None] | None,
-             score_batch: Callable[[list[_Unit], int], dict[Any, torch.Tensor]]) -> dict[Any, list[torch.Tensor]]:
-    """Run `score_batch(batch, pad_id)` (one (choices, columns) tensor per key) over every batch; per key,
+             scored: Callable[[list[Unit], int], dict[Any, torch.Tensor]]) -> dict[Any, list[torch.Tensor]]:
+    """Run `scored(batch, pad_id)` (one (choices, columns) tensor per key) over every batch; per key,
     per item, a (choices, columns) tensor."""
     tokenizer = handle.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     units = build_units(tokenizer, items, model_max_length(handle.model))
     results: dict[Any, list[list[torch.Tensor | None]]] = {}
     remaining = [item.num_choices for item in items]
-    for batch in _batches(units, budget):
+    for batch in batches(units, budget):
         order = [(pos, choice) for unit in batch for pos, choice, _ in unit.choices]
-        for key, scores in score_batch(batch, pad_id).items():
+        for key, scores in scored(batch, pad_id).items():
             per_item = results.setdefault(key, [[None] * item.num_choices for item in items])
             for (pos, choice), score in zip(order, scores.cpu()):
                 per_item[pos][choice] = score
@@ -236,10 +255,10 @@ def choice_scores(handle: ModelHandle, items: Sequence[MCItem], readout: Readout
     `hidden` hands the readout every block's output hidden state; `budget` caps the padded tokens per
     forward pass; `progress(n)` is told when n items finish.
     """
-    def score_batch(batch, pad_id):
-        return {None: _score_batch(handle, batch, pad_id, readout, hidden)}
+    def scored(batch, pad_id):
+        return {None: score_batch(handle, batch, pad_id, readout, hidden)}
 
-    return _collect(handle, items, budget, progress, score_batch)[None]
+    return _collect(handle, items, budget, progress, scored)[None]
 
 
 def choice_scores_without(handle: ModelHandle, items: Sequence[MCItem], positions: Sequence[int],
@@ -254,19 +273,19 @@ def choice_scores_without(handle: ModelHandle, items: Sequence[MCItem], position
     (`resumed_after`): blocks before p are the same with or without p. Without `cache`, the model
     without p runs whole (the reference the cache is checked against).
     """
-    def score_batch(batch, pad_id):
+    def scored(batch, pad_id):
         if cache:
             with recording_inputs(handle, positions) as recorded:  # per position, one input per forward
-                _score_batch(handle, batch, pad_id, _nothing, False)
+                score_batch(handle, batch, pad_id, _nothing, False)
         scores = {}
         for p in positions:
             skipped = (replaying_without(handle, (p,), recorded) if cache
                        else handle.temporarily_without((handle.kept[p],)))
             with skipped:
-                scores[p] = _score_batch(handle, batch, pad_id, final_layer, False)[:, 0]
+                scores[p] = score_batch(handle, batch, pad_id, final_layer, False)[:, 0]
         return scores
 
-    return _collect(handle, items, budget, progress, score_batch)
+    return _collect(handle, items, budget, progress, scored)
 
 
 def loglikelihoods(handle: ModelHandle, items: Sequence[MCItem], budget: int = 2048,

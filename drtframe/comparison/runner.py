@@ -80,7 +80,6 @@ def compare(request, registry: Registry | None = None, progress: Callable[[GridP
         # A remote worker prepares its own grid and loads plugins from entry points; this process shares its own.
         open_worker = partial(Workbench, request) if executor.remote else partial(Workbench, request, registry, grid)
         model = _one_model(executor.start(open_worker, tally.say), request.model.source)
-        where = executor.describe()
         if max(request.budgets) >= model["num_layers"]:
             raise DrtframeError(f"--remove {max(request.budgets)} leaves no blocks: the model has "
                                 f"{model['num_layers']}")
@@ -90,7 +89,7 @@ def compare(request, registry: Registry | None = None, progress: Callable[[GridP
         outcomes = _plan(grid, executor, store, base_key, tally)
         variants = [()] + sorted({v for o in outcomes for v in o.removed.values() if v is not None})
         done, failures = _score(grid, executor, store, base_key, variants, tally)
-        where = {**where, **executor.describe(), "workers": where["workers"]}
+        where = executor.describe()  # before close() releases the workers
 
     for (variant, healer, label), error in failures.items():
         if not variant:

@@ -104,7 +104,7 @@ def final_layer(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
     return summed_logprobs(out.logits, lambda logits: logits, rows, positions, targets, mask).unsqueeze(1)
 
 
-def _nothing(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
+def read_nothing(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
     """A readout that reads nothing: for forwards run only to record what the blocks see."""
     return torch.zeros((len(rows), 1), device=rows.device)
 
@@ -276,7 +276,7 @@ def choice_scores_without(handle: ModelHandle, items: Sequence[MCItem], position
     def scored(batch, pad_id):
         if cache:
             with recording_inputs(handle, positions) as recorded:  # per position, one input per forward
-                score_batch(handle, batch, pad_id, _nothing, False)
+                score_batch(handle, batch, pad_id, read_nothing, False)
         scores = {}
         for p in positions:
             skipped = (replaying_without(handle, (p,), recorded) if cache

@@ -20,7 +20,7 @@ import torch
 from ..hidden_states import hidden_in, hooked, with_hidden_out, recording_inputs, resumed_after
 from ..models.handle import ModelHandle
 from .items import MCItem
-from .loglikelihood import batches, build_units, final_layer, model_max_length, score_batch, tiled
+from .loglikelihood import batches, build_units, final_layer, model_max_length, read_nothing, score_batch, tiled
 
 
 @contextmanager
@@ -62,7 +62,7 @@ def stacked_choice_scores_without(handle: ModelHandle, items: Sequence[MCItem], 
     for batch in batches(units, budget):
         order = [(pos, choice) for unit in batch for pos, choice, _ in unit.choices]
         with recording_inputs(handle, [run[0] for run in runs]) as recorded:
-            score_batch(handle, batch, pad_id, final_layer, False)
+            score_batch(handle, batch, pad_id, read_nothing, False)
         for run in runs:
             start = run[0]
             feed = iter([tiled(state, len(run)) for state in recorded[start]])

@@ -51,8 +51,12 @@ class Method:
         return self.schedule.plan(self.scorer, ScoringContext(handle, tokens, batch_size), k, progress)
 
 
-def resolve_method(registry: Registry, spec: str, options: Mapping[str, str] | None = None) -> Method:
+def resolve_method(registry: Registry, spec: str, options: Mapping[str, str] | None = None,
+                   readout: str | None = None) -> Method:
     """Parse `scorer` or `scorer@schedule`; split `options` between the two by their schemas.
+
+    `readout` (a command's --readout) becomes the `readout` option of a scorer or schedule that has one,
+    unless `options` set it.
 
     The scorer and schedule answer through their checks (`plugin_checks`), so what they return is
     checked wherever they are called from.
@@ -63,6 +67,9 @@ def resolve_method(registry: Registry, spec: str, options: Mapping[str, str] | N
     schedule_entry = registry.entry("schedule", schedule_name or scorer_cls.default_schedule)
     schedule_cls = schedule_entry.obj
     options = dict(options or {})
+    if readout and "readout" not in options and ("readout" in scorer_cls.Options.model_fields
+                                                 or "readout" in schedule_cls.Options.model_fields):
+        options["readout"] = readout
     scorer_keys = {k: v for k, v in options.items() if k in scorer_cls.Options.model_fields}
     schedule_keys = {k: v for k, v in options.items() if k in schedule_cls.Options.model_fields}
     unknown = set(options) - set(scorer_keys) - set(schedule_keys)

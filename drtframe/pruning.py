@@ -34,6 +34,7 @@ class PruneRequest:
 
     `calibration` and `batch_size` matter only for scorers that read calibration data. `guard`
     holds the collapse guard's items (None turns it off); `force` writes a collapsed model anyway.
+    `readout` is the lens of the guard's profiles and of any method with a `readout` option.
     """
 
     model: ModelSpec
@@ -50,6 +51,7 @@ class PruneRequest:
     force: bool = False
     heal: str | None = None
     heal_options: Mapping[str, str] = field(default_factory=dict)
+    readout: str = "logit"
 
 
 @dataclass(frozen=True)
@@ -79,12 +81,12 @@ class PruneResult:
 Status = Callable[[str], None]
 
 
-def probe_profile(handle: ModelHandle, items: list[MCItem]):
-    """The decision profile of `handle` on `items` through the logit lens."""
+def probe_profile(handle: ModelHandle, items: list[MCItem], readout: str = "logit"):
+    """The decision profile of `handle` on `items` through the `readout` lens."""
     from .probing.lens import layer_scores
     from .probing.profile import decision_profile
 
-    return decision_profile(layer_scores(handle, items), [item.gold for item in items])
+    return decision_profile(layer_scores(handle, items, readout=readout), [item.gold for item in items])
 
 
 def final_profile(handle: ModelHandle, items: list[MCItem]):
@@ -109,7 +111,7 @@ def guard_verdict(dense_transition: int | None, pruned_transition: int | None) -
 
 
 def decision_guard(handle: ModelHandle, removed: tuple[int, ...], items: list[MCItem], record: dict,
-                   force: bool, status: Status = lambda message: None, dense=None) -> dict:
+                   force: bool, status: Status = lambda message: None, dense=None, readout: str = "logit") -> dict:
     """Probe the model before and after removing `removed`; refuse (exit 3) when the transition is lost.
 
     `dense` is the original model's profile when it was taken before (a healer changes the weights
@@ -118,14 +120,14 @@ def decision_guard(handle: ModelHandle, removed: tuple[int, ...], items: list[MC
 
     if dense is None:
         status(f"collapse guard: probing the original model on {len(items)} items")
-        dense = probe_profile(handle, items)
+        dense = probe_profile(handle, items, readout)
     with handle.temporarily_without(removed) as pruned:
         status(f"collapse guard: probing the pruned model on {len(items)} items")
-        after = probe_profile(pruned, items)
+        after = probe_profile(pruned, items, readout)
         verdict = guard_verdict(dense.transition.layer, after.transition.layer)
         entry = {"items": record, "checked": verdict != "not checked",
                  "dense": profile_entry(dense, handle.kept), "pruned": profile_entry(after, pruned.kept),
-                 "dense_acc": dense.acc[-1], "pruned_acc": after.acc[-1], "forced": False}
+                 "dense_acc": dense.acc[-1], "pruned_acc": after.acc[-1], "readout": readout, "forced": False}
     if verdict != "refuse":
         return entry
     if not force:
@@ -150,7 +152,7 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
         raise DrtframeError("--remove must be a whole number of layers, at least 1")
     if request.layers is not None and not request.layers:
         raise DrtframeError("--layers names no layers")
-    method = resolve_method(registry, request.method, request.options) if request.method else None
+    method = resolve_method(registry, request.method, request.options, request.readout) if request.method else None
     healer = resolve_healer(registry, request.heal, request.heal_options) if request.heal else None
     if healer is not None and not healer.standard_architecture:
         raise DrtframeError(f"healer {healer.name} leaves a model plain transformers cannot reload, so prune cannot "
@@ -163,6 +165,10 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
 
     status(f"loading {request.model.source}")
     handle = load_model(request.model, registry)
+    if request.readout == "tuned":
+        from .probing.tuned_lens import tuned_lens_for
+
+        tuned_lens_for(handle, status)  # fitted on the dense model, before any block is removed
     total = handle.num_layers
     if method is not None:
         plan = method.plan(handle, request.remove, request.calibration, request.batch_size, status)
@@ -174,11 +180,11 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
     dense = None
     if guard_items is not None and healer is not None:
         status(f"collapse guard: probing the original model on {len(guard_items[0])} items")
-        dense = probe_profile(handle, guard_items[0])
+        dense = probe_profile(handle, guard_items[0], request.readout)
     healing = heal(handle, plan.removed, healer, request.calibration, request.batch_size, status) if healer else None
     guard = None
     if guard_items is not None:
-        guard = decision_guard(handle, plan.removed, *guard_items, request.force, status, dense)
+        guard = decision_guard(handle, plan.removed, *guard_items, request.force, status, dense, request.readout)
 
     params_before = handle.parameter_count()
     speed_before = speed_after = None
@@ -195,6 +201,7 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
         "options": dict(request.options),
         "calibration": request.calibration.as_dict() if calibrated or healer else None,
         "calibration_items": scorer_items(method.scorer) if method else None,
+        "readout": request.readout,
         "decision_guard": guard,
         "healing": healing,
         "removed_layers": list(plan.removed),

@@ -7,7 +7,10 @@ after every removal (the iterative schedule). `decision_guided` is the same scor
 re-located with `decision_profile` after every removal), and it stops with one line, before
 removing a block, when every candidate would leave the model undecided on the calibration items
 (final accuracy no longer beats the best constant answer by two standard errors: the Silent-Phase
-level, the profile's own rule for 'no transition').
+level, the profile's own rule for 'no transition'). The phases are read through the logit lens, or
+with `readout=tuned` through the tuned lens (`drtframe.probing.tuned_lens`), which on small models
+reads middle blocks far better; `decision` itself reads only the last layer, so the readout changes
+nothing there.
 
 The calibration items come after the evaluation window (`drtframe.calibration_items`); without a
 `benchmark` option they are the package's ARC-Easy sample (validation rows 470-569). Candidates
@@ -27,6 +30,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 
@@ -40,6 +44,7 @@ class DecisionOptions(ItemOptions):
     cache: bool = True  # false: the whole float32 model per candidate (the reference)
     bfloat16: bool = True  # rank in a bfloat16 copy of a float32 model, re-check the leaders in float32
     recheck_within: float = 0.05  # Decision Margin: how close to the best a bfloat16 candidate is re-checked
+    readout: Literal["logit", "tuned"] = "logit"  # the lens the decisive_phase schedule finds the phases with
 
 
 @dataclass(frozen=True)
@@ -90,11 +95,12 @@ class Decision(Scorer):
         return self._loaded[1]
 
     def profile(self, ctx: ScoringContext) -> DecisionProfile:
-        """The calibration decision profile of the current model, every layer through the logit lens (kept per model)."""
+        """The calibration decision profile of the current model, every layer through the chosen lens (kept per model)."""
         kept = ctx.handle.kept
         if kept not in self._profiles:
             items = self.items()
-            self._profiles[kept] = decision_profile(layer_scores(ctx.handle, items), [item.gold for item in items])
+            scores = layer_scores(ctx.handle, items, readout=self.options.readout)
+            self._profiles[kept] = decision_profile(scores, [item.gold for item in items])
         return self._profiles[kept]
 
     def outcomes(self, ctx: ScoringContext, positions: list[int] | None = None) -> list[Outcome]:

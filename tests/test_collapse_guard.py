@@ -19,7 +19,7 @@ from test_prune_cli import leftovers
 
 
 def staged(pruned_transition):
-    def probe_profile(handle, items):
+    def probe_profile(handle, items, readout="logit"):
         n = handle.num_layers
         layer = pruned_transition if handle.removed else 2
         transition = Transition(layer, None, 0.3, None) if layer is None else Transition(layer, (layer, layer), 0.3,

@@ -12,7 +12,7 @@ from ..comparison.request import (DEFAULT_BENCHMARKS, DEFAULT_BUDGETS, DEFAULT_C
 from ..execution.executor import EXECUTORS
 from .calibration_options import calibration_options
 from .console import console, out
-from .options import model_options, parse_int_list
+from .options import model_options, parse_int_list, readout_option
 
 
 @click.command("compare")
@@ -40,6 +40,7 @@ from .options import model_options, parse_int_list
                    "validation rows 470-569) and flag variants that lost the decision transition as collapsed.")
 @click.option("--guard-items", type=int, default=DEFAULT_GUARD_ITEMS, show_default=True,
               help="How many guard items (2-100; fewer make the verdict noisier).")
+@readout_option
 @click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
               help="Where the work runs: this process, or a Ray cluster (pip install \"drtframe[ray]\").")
 @click.option("--ray-address", metavar="ADDR", help="Join this Ray cluster ('auto': the one running here); "
@@ -50,7 +51,7 @@ from .options import model_options, parse_int_list
 @click.option("--output-dir", "-O", type=click.Path(path_type=Path, file_okay=False), default=Path("drtframe-results"),
               show_default=True, help="Results, plots and the cache that makes reruns and resumes instant.")
 def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, calibration, batch_size, options, heal,
-            guard, guard_items, executor, ray_address, workers, cpus_per_worker, gpus_per_worker, output_dir) -> None:
+            guard, guard_items, readout, executor, ray_address, workers, cpus_per_worker, gpus_per_worker, output_dir) -> None:
     """Compare pruning methods side by side: every method at every budget on every benchmark."""
     from ..calibration_items import ItemWindow
     from ..comparison.request import CompareRequest, parse_method_options
@@ -64,6 +65,7 @@ def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, ca
         model=model, methods=_names(methods), budgets=parse_int_list(budgets, "--remove", "block counts", "2,4,8"), benchmarks=_names(benchmarks),
         split=split, format=fmt, limit=_limit(limit), data_dir=data_dir, calibration=calibration,
         options=parse_method_options(options), guard=ItemWindow.sample(guard_items) if guard else None,
+        readout=readout,
         output_dir=output_dir, batch_size=batch_size, heal=_names(heal))
     runner = make_executor(executor, address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
                            gpus_per_worker=gpus_per_worker)

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from .calibration_options import calibration_options
 from .console import console, out
-from .options import method_option_flag, model_options, parse_int_list
+from .options import method_option_flag, model_options, parse_int_list, readout_option
 
 
 @click.command("prune")
@@ -35,13 +35,14 @@ from .options import method_option_flag, model_options, parse_int_list
               help="Size N of the evaluation window the --guard-benchmark items must not overlap: they start at item N.")
 @click.option("--guard-items", type=int, default=100, show_default=True,
               help="How many guard items (fewer make the verdict noisier: see docs/decision.md).")
+@readout_option
 @click.option("--force", is_flag=True, help="Write the pruned model even when the guard finds a collapse.")
 @click.option("--heal", metavar="HEALER", help="Heal the pruned model without training, fitted on the calibration "
                                                 "text (e.g. linear_ls; see 'drtframe plugins --kind healer').")
 @click.option("--heal-option", "heal_options", multiple=True, metavar="KEY=VALUE",
               help="A healer option, e.g. --heal-option ridge=1e-3 (repeatable).")
 def command(model, method, remove, layers, options, calibration, batch_size, output, overwrite, no_speed, guard,
-            guard_benchmark, guard_split, guard_data_dir, guard_eval_items, guard_items, force, heal,
+            guard_benchmark, guard_split, guard_data_dir, guard_eval_items, guard_items, readout, force, heal,
             heal_options) -> None:
     """Remove K blocks chosen by a method (or the blocks given) and save the pruned model."""
     from ..calibration_items import ItemWindow
@@ -61,7 +62,8 @@ def command(model, method, remove, layers, options, calibration, batch_size, out
                   if guard_benchmark else ItemWindow.sample(guard_items))
     request = PruneRequest(model, output, method, remove, parse_int_list(layers), parse_option_pairs(options),
                            overwrite, measure_speed=not no_speed, calibration=calibration, batch_size=batch_size,
-                           guard=window, force=force, heal=heal, heal_options=parse_option_pairs(heal_options))
+                           guard=window, force=force, heal=heal, heal_options=parse_option_pairs(heal_options),
+                           readout=readout)
     with console.status("starting") as spinner:
         result = run_prune(request, load_registry(), status=lambda msg: spinner.update(msg))
     _report(result)

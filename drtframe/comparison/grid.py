@@ -35,7 +35,8 @@ class Grid:
     def prepare(cls, request: CompareRequest, registry: Registry) -> Grid:
         """Check the request, resolve every name and load every item; one line for anything wrong."""
         request.check()
-        methods = {name: resolve_method(registry, name, request.options.get(name, {})) for name in request.methods}
+        methods = {name: resolve_method(registry, name, request.options.get(name, {}), request.readout)
+                   for name in request.methods}
         healers = {name: resolve_healer(registry, name, request.options.get(name, {})) for name in request.heal
                    if name != NO_HEALER}
         for name in request.benchmarks:
@@ -62,6 +63,6 @@ class Grid:
     def identity(self, label: str) -> dict:
         """What besides the model and removed set determines the value stored for `label`."""
         if label == GUARD:
-            return {"kind": "profile", "items": content_key({"items": [[i.contexts, i.continuations, i.gold]
-                                                                       for i in self.guard[0]]})}
+            return {"kind": "profile", "readout": self.request.readout,
+                    "items": content_key({"items": [[i.contexts, i.continuations, i.gold] for i in self.guard[0]]})}
         return {"kind": "cell", **self.bench(label).identity()}

@@ -44,7 +44,8 @@ class CompareRequest:
     healer to its options. `guard` holds the items of the decision profile taken of every variant
     (None: no profile). `replay` lets variants resume from the dense model's recorded block inputs;
     off, every variant runs whole (the reference it is checked against). `heal` says how each pruned
-    model is evaluated: "none" (as pruned) and/or healers fitted on the calibration text.
+    model is evaluated: "none" (as pruned) and/or healers fitted on the calibration text. `readout` is
+    the lens of the guard profiles and the default `readout` option of methods that have one.
     """
 
     model: ModelSpec = ModelSpec("smollm2-135m")
@@ -62,6 +63,7 @@ class CompareRequest:
     batch_size: int = 8
     replay: bool = True
     heal: tuple[str, ...] = (NO_HEALER,)
+    readout: str = "logit"
 
     @property
     def local_data(self) -> Path | None:

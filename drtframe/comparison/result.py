@@ -117,7 +117,7 @@ class CompareResult:
                      "budgets": list(r.budgets), "benchmarks": list(r.benchmarks), "split": r.eval_split,
                      "format": r.format, "limit": r.limit, "data_dir": r.data_dir, "heal": list(r.heal),
                      "calibration": r.calibration.as_dict(), "options": {m: dict(o) for m, o in r.options.items()},
-                     "guard": self.guard_items is not None},
+                     "guard": self.guard_items is not None, "readout": r.readout},
             "model": self.model,
             "methods": [m.to_json() for m in self.methods],
             "benchmarks": list(self.benchmarks),

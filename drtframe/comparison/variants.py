@@ -20,38 +20,38 @@ from ..evaluation.items import MCItem
 from ..evaluation.loglikelihood import Readout, choice_scores, final_layer
 from ..hidden_states import recording_inputs, replaying_without
 from ..models.handle import ModelHandle
-from ..probing.lens import lens_readout
+from ..probing.lens import readout_for
 from .request import Variant
 
 
 
 def variant_scores(handle: ModelHandle, items: Sequence[MCItem], variants: Sequence[Variant], per_layer: bool = False,
-                   replay: bool = True, budget: int = 2048,
-                   progress: Callable[[int], None] | None = None) -> Iterator[tuple[Variant, list[torch.Tensor]]]:
+                   replay: bool = True, budget: int = 2048, progress: Callable[[int], None] | None = None,
+                   readout: str = "logit") -> Iterator[tuple[Variant, list[torch.Tensor]]]:
     """Yield (variant, per-item (choices, columns) scores), the dense model () first, then each variant.
 
     Columns: the final layer (evaluation), or with `per_layer` one per block of that variant (the
-    lens). The dense pass runs when a variant needs its recording even if () is not asked for, and is
+    `readout` lens). The dense pass runs when a variant needs its recording even if () is not asked for, and is
     yielded only if asked. Without `replay` every variant runs whole.
     """
-    readout: Readout = lens_readout(handle) if per_layer else final_layer
+    read: Readout = readout_for(handle, readout) if per_layer else final_layer
     pruned = [v for v in variants if v]
     starts = sorted({handle.to_current((min(v),))[0] for v in pruned}) if replay else []
     dense = None
     recorded: dict[int, list[torch.Tensor]] = {}
     if () in variants or starts:
         with recording_inputs(handle, starts) as recorded:
-            dense = choice_scores(handle, items, readout, per_layer, budget, progress)
+            dense = choice_scores(handle, items, read, per_layer, budget, progress)
         if () in variants:
             yield (), dense
     for variant in pruned:
         positions = handle.to_current(variant)
         if not replay:
             with handle.temporarily_without(variant) as whole:
-                yield variant, choice_scores(whole, items, readout, per_layer, budget, progress)
+                yield variant, choice_scores(whole, items, read, per_layer, budget, progress)
             continue
         with replaying_without(handle, positions, recorded) as resumed:
-            scores = choice_scores(resumed, items, readout, per_layer, budget, progress)
+            scores = choice_scores(resumed, items, read, per_layer, budget, progress)
         if per_layer:  # the layers before the first removed block are the dense model's
             shared = handle.num_layers - len(variant) - scores[0].shape[1]
             scores = [torch.cat([d[:, :shared], s], dim=1) for d, s in zip(dense, scores)]

@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..healing.apply import heal
+from ..models.fingerprint import model_fingerprint
 from ..models.loading import load_model, resolve_device, resolve_dtype
 from ..plugins import Registry, load_registry
+from ..probing.tuned_lens import tuned_lens_for
 from .cells import cell_from_scores, profile_from_scores
-from .fingerprint import model_fingerprint
 from .grid import GUARD, Grid
 from .request import CompareRequest, Variant
 from .sequences import plan_entry
@@ -53,6 +54,9 @@ class Workbench:
         self.grid = grid or Grid.prepare(request, registry)
         self.handle = load_model(request.model, registry)
         self.request = request
+        if request.readout == "tuned" or any(getattr(m.scorer.options, "readout", "logit") == "tuned"
+                                             for m in self.grid.methods.values()):
+            tuned_lens_for(self.handle)  # fitted on the dense model, before any block is removed
 
     def describe(self) -> dict:
         dtype = resolve_dtype(self.request.model.dtype, resolve_device(self.request.model.device))
@@ -67,7 +71,7 @@ class Workbench:
         elif isinstance(task, ScoreTask):
             status(f"{task.label}: {len(task.variants)} variants")
             for variant, scores in variant_scores(self.handle, self.grid.items(task.label), task.variants,
-                                                  task.label == GUARD, request.replay):
+                                                  task.label == GUARD, request.replay, readout=request.readout):
                 yield variant, self._value(task.label, scores, variant)
         else:
             yield from self._healed(task, status)
@@ -90,7 +94,7 @@ class Workbench:
             for label in task.labels:
                 status(f"{label}: healed variant {','.join(map(str, task.variant))}")
                 scores = dict(variant_scores(self.handle, self.grid.items(label), [task.variant], label == GUARD,
-                                             replay=False))[task.variant]
+                                             replay=False, readout=self.request.readout))[task.variant]
                 yield label, {**self._value(label, scores, task.variant), "healing": record}
         finally:
             model.load_state_dict(original)

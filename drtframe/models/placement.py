@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import tempfile
 import weakref
+from typing import TYPE_CHECKING
 
 from ..errors import DrtframeError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")  # accelerate's placement strategies
 _MEMORY_EXAMPLE = "cpu=2GiB,cuda:0=70GiB"
@@ -94,3 +98,17 @@ def offloaded_parameters(module) -> list[str]:
     """Names of `module`'s parameters held off-device (on disk, or in CPU memory for a GPU run): accelerate
     keeps them as meta tensors and loads them only for the duration of a forward."""
     return [name for name, p in module.named_parameters() if p.device.type == "meta"]
+
+
+def head_parameters(model, head) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The output head's weight and bias, read back from disk where a device map offloaded them."""
+    from transformers.integrations.accelerate import load_offloaded_parameter
+
+    name = next(n for n, module in model.named_modules() if module is head)
+    found = []
+    for part in ("weight", "bias"):
+        value = getattr(head, part, None)
+        if value is not None and value.device.type == "meta":
+            value = load_offloaded_parameter(model, f"{name}.{part}")
+        found.append(None if value is None else value.detach())
+    return found[0], found[1]

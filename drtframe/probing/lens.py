@@ -1,6 +1,6 @@
-"""The logit lens over every decoder layer, as a readout for the shared-context engine.
+"""The logit lens (and the tuned lens) over every decoder layer, as a readout for the shared-context engine.
 
-z_l = W_U * norm_f(h_l) at the positions that predict continuation tokens, h_l being block l's
+z_l = W_U * norm_f(h_l), or W_U * norm_f(T_l(h_l)) through the tuned lens's translators, at the positions that predict continuation tokens, h_l being block l's
 output. The last layer is read from the model's own logits (final norm, head and any soft-capping
 applied by the model itself), which is exactly what evaluation scores: lens accuracy at the last
 layer equals `drtframe eval`'s acc.
@@ -13,9 +13,12 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..errors import DrtframeError
 from ..evaluation.items import MCItem
 from ..evaluation.loglikelihood import choice_scores, distinct_positions, final_layer
 from ..models.handle import ModelHandle
+from ..models.placement import head_parameters
+from .tuned_lens import READOUTS, TunedLens, tuned_lens_for
 
 LENS_LOGITS = 100_000_000  # most vocabulary logits (rows x vocab) held at once: 400 MB in float32
 READ_DTYPE = torch.bfloat16  # the normaliser's product for layers before the last (exact=False)
@@ -23,7 +26,8 @@ EXACT_TOP = 32  # logits per row recomputed in float32 there: the terms that dom
 EXACT_ROWS = 256  # rows whose top logits are gathered at once (256 x 32 x hidden floats)
 
 
-def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool = False):
+def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool = False,
+                 tuned: TunedLens | None = None):
     """A readout returning one column per decoder layer (block outputs, in order).
 
     A read is log p(target) = z[target] - logsumexp(z) with z = W_U norm_f(h). The target logit is a
@@ -34,11 +38,12 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
     layer always comes from the model's own logits, exactly as evaluation scores it. The positions read are gathered from every block before the
     last and projected together, in chunks holding at most `max_logits` logits: on CPU the product
     is bound by streaming W_U from memory, so one large product beats one small product per layer.
+    With a `tuned` lens each block's output goes through its translator first (the tuned readout).
     """
     model = handle.model
     norm, head = handle.final_norm, model.get_output_embeddings()
     softcap = getattr(model.config, "final_logit_softcapping", None)
-    weight, bias = _head_parameters(model, head)
+    weight, bias = head_parameters(model, head)
     cast = None if exact else weight.to(READ_DTYPE)
 
     def capped(logits: torch.Tensor) -> torch.Tensor:
@@ -80,6 +85,8 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
         where = weight.device
         picked = torch.stack([h.reshape(-1, h.shape[-1])[unique.to(h.device)].to(where)
                               for h in blocks[:-1]])  # (layers before the last, U, H)
+        if tuned is not None:
+            picked = tuned.translate(picked, handle.kept[:len(blocks) - 1])
         layers, count = picked.shape[:2]
         at = inverse.to(where)
         reads = (torch.arange(layers, device=where).unsqueeze(1) * count + at).reshape(-1)
@@ -91,23 +98,17 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
     return readout
 
 
-def _head_parameters(model, head) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The output head's weight and bias, read back from disk where a device map offloaded them."""
-    from transformers.integrations.accelerate import load_offloaded_parameter
-
-    name = next(n for n, module in model.named_modules() if module is head)
-    found = []
-    for part in ("weight", "bias"):
-        value = getattr(head, part, None)
-        if value is not None and value.device.type == "meta":
-            value = load_offloaded_parameter(model, f"{name}.{part}")
-        found.append(None if value is None else value.detach())
-    return found[0], found[1]
+def readout_for(handle: ModelHandle, readout: str = "logit", exact: bool = False):
+    """The per-layer readout called `readout` ('logit' or 'tuned', READOUTS) for `handle`."""
+    if readout not in READOUTS:
+        raise DrtframeError(f"unknown readout {readout!r}: choose one of {', '.join(READOUTS)}")
+    return lens_readout(handle, exact=exact, tuned=tuned_lens_for(handle) if readout == "tuned" else None)
 
 
 def layer_scores(handle: ModelHandle, items: Sequence[MCItem], budget: int = 2048,
-                 progress: Callable[[int], None] | None = None, exact: bool = False) -> list[torch.Tensor]:
-    """Per item, a (choices, layers) tensor of summed continuation log-probabilities under the lens
-    (`exact`: the normalisers of layers before the last in float32 too)."""
-    return choice_scores(handle, items, lens_readout(handle, exact=exact), hidden=True, budget=budget,
+                 progress: Callable[[int], None] | None = None, exact: bool = False,
+                 readout: str = "logit") -> list[torch.Tensor]:
+    """Per item, a (choices, layers) tensor of summed continuation log-probabilities read through
+    `readout` (`exact`: the normalisers of layers before the last in float32 too)."""
+    return choice_scores(handle, items, readout_for(handle, readout, exact), hidden=True, budget=budget,
                          progress=progress)

@@ -19,13 +19,14 @@ class ProbeContext:
     """A model and the items to probe it on; the lens scores and profile are computed on first use."""
 
     def __init__(self, handle: ModelHandle, items: Sequence[MCItem], budget: int = 2048,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, readout: str = "logit") -> None:
         self.handle, self.items, self.budget, self.progress = handle, list(items), budget, progress
+        self.readout = readout
 
     @cached_property
     def lens_scores(self) -> list[torch.Tensor]:
-        """Per item, (choices, layers) summed continuation log-probabilities under the logit lens."""
-        return layer_scores(self.handle, self.items, self.budget, self.progress)
+        """Per item, (choices, layers) summed continuation log-probabilities under the chosen lens."""
+        return layer_scores(self.handle, self.items, self.budget, self.progress, readout=self.readout)
 
     @cached_property
     def profile(self) -> DecisionProfile:

@@ -86,9 +86,9 @@ def profile_entry(profile: DecisionProfile, kept: Sequence[int]) -> dict:
 
 
 def run_probes(handle: ModelHandle, items: Sequence[MCItem], probes: Sequence[Probe], budget: int = 2048,
-               progress: Callable[[int], None] | None = None) -> tuple[dict, DecisionProfile]:
+               progress: Callable[[int], None] | None = None, readout: str = "logit") -> tuple[dict, DecisionProfile]:
     """Per-layer entries from every probe plus the transition; layers are numbered as in the original."""
-    ctx = ProbeContext(handle, items, budget, progress)
+    ctx = ProbeContext(handle, items, budget, progress, readout)
     measured: dict[str, list] = {}
     owner: dict[str, str] = {}
     for probe in probes:

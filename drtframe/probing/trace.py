@@ -15,7 +15,7 @@ from .report import profile_entry
 
 def trace_removals(handle: ModelHandle, items: Sequence[MCItem], method: Method, k: int,
                    calibration: CalibrationSpec = CalibrationSpec(), batch_size: int = 8,
-                   status: Callable[[str], None] = lambda message: None) -> list[dict]:
+                   status: Callable[[str], None] = lambda message: None, readout: str = "logit") -> list[dict]:
     """The profile after 0, 1, ..., k removals in the order `method` removes blocks."""
     plan = method.plan(handle, k, calibration, batch_size)
     gold = [item.gold for item in items]
@@ -24,7 +24,7 @@ def trace_removals(handle: ModelHandle, items: Sequence[MCItem], method: Method,
         removed = tuple(plan.order[:count])
         with handle.temporarily_without(removed) as pruned:
             status(f"trace: probing with {count}/{k} blocks removed")
-            profile = decision_profile(layer_scores(pruned, items), gold)
+            profile = decision_profile(layer_scores(pruned, items, readout=readout), gold)
             steps.append({"removed_count": count, "removed": list(removed), "kept": list(pruned.kept),
                           "acc": list(profile.acc), "decision_margin": list(profile.decision_margin),
                           "final_acc": profile.acc[-1], **profile_entry(profile, pruned.kept)})

@@ -15,7 +15,7 @@ import json
 import torch
 from transformers.integrations.accelerate import load_offloaded_parameter
 
-from ..models.handle import ModelHandle
+from .handle import ModelHandle
 
 # Config entries that name or locate a model without changing what it computes.
 _NAMING_KEYS = {"_name_or_path", "name_or_path", "transformers_version", "_commit_hash"}

@@ -1,57 +1,52 @@
-"""Accuracy against blocks removed (K): does decision-guided pruning avoid the collapse others run into?
+"""Accuracy against blocks removed (K), per model, through `drtframe compare`: which method avoids collapse?
 
-For each method the removal order is planned once (prefixes give every K, since one-shot and
-iterative choices do not depend on K; contiguous runs are planned per K), each pruned model is
-evaluated with the evaluator on the first `--eval-items` items of each task, and the rows are
-appended to OUT/collapse.csv, so runs with different `--methods` can share one table. Then the
-plot OUT/collapse.png is redrawn from every row, and the dense model's calibration profile with its
-phases goes to OUT/dense-profile.png. decision_guided reads items `--eval-items`.. of
-`--calib-benchmark` (disjoint from every evaluation window) and may stop early: rows past its stop
-say so.
+For each model, one `compare` runs every method under the logit lens, and a second one runs the
+methods whose choices depend on the readout (`--tuned-methods`: decision_guided finds its phases
+through the lens) under the tuned lens. Evaluation is on the packaged ARC-Easy and PIQA validation
+rows 0..N-1; the decision scorers and the guard read ARC-Easy rows 470-569, disjoint from them. The
+rows of every run go to OUT/collapse.csv (the readout-dependent methods are labelled
+`method[tuned]`), a retention table is printed, and OUT/collapse.png draws accuracy against K with
+one panel per model and benchmark. Each compare keeps its cache in OUT/<model>-<readout>, so a
+rerun resumes.
 
-    python benchmarks/collapse_curves.py --out /work/notes/collapse --data-dir ../shared/data/mc \\
-        --calibration /work/shared/data/text/wikitext-2-raw/wiki.test.raw
+    python benchmarks/collapse_curves.py --out /work/notes/collapse
+    python benchmarks/collapse_curves.py --out /work/notes/collapse --models gemma3-270m --budgets 2,4,6,7 \\
+        --methods block_influence,reverse_order,angular_distance,decision_guided,block_influence@guarded
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
+import time
 from pathlib import Path
 
-from drtframe.calibration import CalibrationSpec, calibration_tokens
-from drtframe.evaluation.runner import evaluate, resolve_benchmark
-from drtframe.methods import resolve_method
-from drtframe.models.loading import ModelSpec, load_model
-from drtframe.plugins import load_registry
-from drtframe.probing.plots import plot_profile
-from drtframe.scoring import ScoringContext
-from drtframe_plugins.decision import Decision, DecisionStop
+from drtframe.comparison.request import CompareRequest
+from drtframe.comparison.runner import compare
+from drtframe.models.loading import ModelSpec
 
-FIELDS = ["task", "method", "k", "acc", "acc_norm", "n", "removed", "note"]
-METHODS = "block_influence,angular_distance,reverse_order,perplexity,decision_guided"
+METHODS = ("block_influence,perplexity,angular_distance,reverse_order,decision,decision_guided,"
+           "block_influence@guarded,perplexity@guarded")
+FIELDS = ["model", "readout", "method", "k", "benchmark", "n", "acc", "retention", "removed_layers", "error"]
 
 
-def removal_orders(method, ctx: ScoringContext, ks: list[int]) -> dict[int, tuple[int, ...] | str]:
-    """K -> the blocks the method removes, or why it removes none (decision_guided's stop)."""
-    if method.schedule.name == "contiguous":
-        return {k: method.schedule.plan(method.scorer, ctx, k).order for k in ks}
-    try:
-        order = method.schedule.plan(method.scorer, ctx, max(ks)).order
-    except DecisionStop as stop:
-        order = stop.order
-        print(f"  {stop}", flush=True)
-    return {k: order[:k] if k <= len(order) else f"stopped after {len(order)} removals" for k in ks}
-
-
-def append_rows(path: Path, rows: list[dict]) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+def run(model: str, readout: str, methods: list[str], args) -> list[dict]:
+    """One compare; its rows (dense included), labelled with the readout where it changes the method."""
+    options = {name: {"calib_items": str(args.calib_items)} for name in methods if name.startswith("decision")}
+    request = CompareRequest(model=ModelSpec(model), methods=tuple(methods), budgets=args.budgets,
+                             limit=args.limit, options=options, guard=None, readout=readout,
+                             output_dir=args.out / f"{model}-{readout}")
+    started = time.perf_counter()
+    result = compare(request, progress=lambda p: print(f"  {p.description}", flush=True) if p.done % 10 == 0 else None)
+    print(f"{model} ({readout} lens): {time.perf_counter() - started:.0f} s, {result.computed} computed, "
+          f"{result.from_cache} from the cache", flush=True)
+    rows = []
+    for row in result.rows():
+        if row["healer"] != "none":
+            continue
+        label = row["method"] if readout == "logit" or row["method"] == "dense" else f"{row['method']}[{readout}]"
+        rows.append({"model": model, "readout": readout, **{k: row[k] for k in FIELDS if k in row}, "method": label})
+    return rows
 
 
 def plot(path: Path, rows: list[dict]) -> None:
@@ -60,84 +55,64 @@ def plot(path: Path, rows: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tasks = sorted({r["task"] for r in rows})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.5), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        mine = [r for r in rows if r["task"] == task]
-        dense = [float(r["acc"]) for r in mine if r["method"] == "dense"]
+    panels = sorted({(r["model"], r["benchmark"]) for r in rows})
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    for ax, (model, bench) in zip(axes[0], panels):
+        mine = [r for r in rows if r["model"] == model and r["benchmark"] == bench]
+        dense = next(float(r["acc"]) for r in mine if r["method"] == "dense")
         for method in sorted({r["method"] for r in mine} - {"dense"}):
-            points = [(0, a) for a in dense[:1]]
-            points += sorted((int(r["k"]), float(r["acc"])) for r in mine if r["method"] == method and r["acc"])
-            ax.plot([k for k, _ in points], [a for _, a in points], marker="o", label=method)
-        ax.set_title(f"{task} (n={mine[0]['n']})")
+            points = [(0, dense)] + sorted((int(r["k"]), float(r["acc"])) for r in mine
+                                           if r["method"] == method and r["acc"] not in ("", None))
+            ax.plot(*zip(*points), marker="o", label=method, linestyle="--" if "[" in method else "-")
+        ax.set_title(f"{model}, {bench} (n={mine[0]['n']})")
         ax.set_xlabel("blocks removed K")
         ax.set_ylabel("accuracy")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
+def table(rows: list[dict]) -> str:
+    """Retention (pruned accuracy / dense) per method and K, one block per model and benchmark."""
+    lines = []
+    for model, bench in sorted({(r["model"], r["benchmark"]) for r in rows}):
+        mine = [r for r in rows if r["model"] == model and r["benchmark"] == bench and r["method"] != "dense"]
+        ks = sorted({int(r["k"]) for r in mine})
+        lines.append(f"\n{model} {bench}: retention at K = {', '.join(map(str, ks))}")
+        for method in sorted({r["method"] for r in mine}):
+            cells = {int(r["k"]): r for r in mine if r["method"] == method}
+            lines.append(f"  {method:34s}" + "".join(
+                f"{float(cells[k]['retention']):7.2f}" if k in cells and cells[k]["retention"] not in ("", None)
+                else "      -" for k in ks))
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/mc"))
-    parser.add_argument("--tasks", default="arc_easy,piqa")
-    parser.add_argument("--split", default="validation")
-    parser.add_argument("--eval-items", type=int, default=200)
-    parser.add_argument("--calib-benchmark", default="arc_easy")
-    parser.add_argument("--calib-items", type=int, default=50)
-    parser.add_argument("--calibration", default="/work/shared/data/text/wikitext-2-raw/wiki.test.raw")
-    parser.add_argument("--n-samples", type=int, default=8)
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--ks", default="2,4,6,8,10,12")
+    parser.add_argument("--models", default="smollm2-135m")
     parser.add_argument("--methods", default=METHODS)
-    parser.add_argument("--dense", action="store_true", help="Also evaluate the dense model (K=0).")
+    parser.add_argument("--tuned-methods", default="decision_guided",
+                        help="Methods run again under the tuned lens (those whose choices read the lens).")
+    parser.add_argument("--budgets", default="2,4,6,8,10,12", help="K values; up to 40%% of the blocks.")
+    parser.add_argument("--limit", type=int, default=100, help="Packaged evaluation rows per benchmark.")
+    parser.add_argument("--calib-items", type=int, default=100, help="Calibration items of the decision scorers.")
     args = parser.parse_args()
+    args.budgets = tuple(int(k) for k in args.budgets.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
-    ks = [int(k) for k in args.ks.split(",")]
-
-    registry = load_registry()
-    handle = load_model(ModelSpec(args.model), registry)
-    tokens = calibration_tokens(CalibrationSpec(args.calibration, args.n_samples, args.seq_len), handle.tokenizer)
-    ctx = ScoringContext(handle, tokens, 8)
-    tasks = [resolve_benchmark(registry, name, args.split) for name in args.tasks.split(",")]
-    decision_options = {"benchmark": args.calib_benchmark, "split": args.split, "data_dir": str(args.data_dir),
-                        "eval_items": str(args.eval_items), "calib_items": str(args.calib_items)}
-
-    def evaluated(method: str, k: int, removed) -> list[dict]:
-        rows = []
-        for task in tasks:
-            if isinstance(removed, str):
-                rows.append({"task": task.name, "method": method, "k": k, "n": args.eval_items, "note": removed})
-                continue
-            with handle.temporarily_without(tuple(removed)) as pruned:
-                score = evaluate(pruned, task, None, args.eval_items, args.data_dir).score
-            rows.append({"task": task.name, "method": method, "k": k, "acc": f"{score.acc:.4f}",
-                         "acc_norm": f"{score.acc_norm:.4f}", "n": score.n,
-                         "removed": " ".join(map(str, removed))})
-            print(f"  {task.name} {method} K={k}: acc {score.acc:.3f}", flush=True)
-        return rows
-
-    if args.dense:
-        append_rows(args.out / "collapse.csv", evaluated("dense", 0, ()))
-    for name in args.methods.split(","):
-        method = resolve_method(registry, name, decision_options if name.startswith("decision") else {})
-        print(f"planning {method.name}", flush=True)
-        if isinstance(method.scorer, Decision):
-            profile = method.scorer.profile(ctx)
-            record = method.scorer.item_record()
-            plot_profile(profile, args.out / "dense-profile.png",
-                         f"{args.model} on {record['benchmark']} items {record['first_item']}-{record['last_item']}")
-            (args.out / "calibration.json").write_text(json.dumps(
-                {"decision_items": record, "transition_layer": profile.transition.layer,
-                 "decisive_phase": profile.decisive_phase, "baseline": profile.transition.baseline,
-                 "lens_acc": profile.acc}, indent=2) + "\n")
-        orders = removal_orders(method, ctx, ks)
-        append_rows(args.out / "collapse.csv", [row for k in ks for row in evaluated(name, k, orders[k])])
-    with open(args.out / "collapse.csv") as fh:
-        plot(args.out / "collapse.png", list(csv.DictReader(fh)))
+    rows = []
+    for model in args.models.split(","):
+        rows += run(model, "logit", args.methods.split(","), args)
+        if args.tuned_methods:
+            rows += [r for r in run(model, "tuned", args.tuned_methods.split(","), args) if r["method"] != "dense"]
+    with open(args.out / "collapse.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    plot(args.out / "collapse.png", rows)
+    print(table(rows))
+    print(f"\nrows in {args.out / 'collapse.csv'}, plot in {args.out / 'collapse.png'}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ rerun resumes.
 
     python benchmarks/collapse_curves.py --out /work/notes/collapse
     python benchmarks/collapse_curves.py --out /work/notes/collapse --models gemma3-270m --budgets 2,4,6,7 \\
-        --methods block_influence,reverse_order,angular_distance,decision_guided,block_influence@guarded
+        --methods block_influence,reverse_order,angular_distance,decision_guided,block_influence@guarded \\
+        --item-option benchmark=arc_easy --item-option data_dir=drtframe/samples/eval \\
+        --item-option split=validation --item-option eval_items=100 --tuned-methods ""
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ FIELDS = ["model", "readout", "method", "k", "benchmark", "n", "acc", "retention
 
 def run(model: str, readout: str, methods: list[str], args) -> list[dict]:
     """One compare; its rows (dense included), labelled with the readout where it changes the method."""
-    options = {name: {"calib_items": str(args.calib_items)} for name in methods if name.startswith("decision")}
+    options = {name: {**({"calib_items": str(args.calib_items)} if name.startswith("decision") else {}),
+                      **dict(pair.split("=", 1) for pair in args.item_option)}
+               for name in methods if name.startswith("decision") or "@guarded" in name}
     request = CompareRequest(model=ModelSpec(model), methods=tuple(methods), budgets=args.budgets,
                              limit=args.limit, options=options, guard=None, readout=readout,
                              output_dir=args.out / f"{model}-{readout}")
@@ -98,6 +102,9 @@ def main() -> None:
     parser.add_argument("--budgets", default="2,4,6,8,10,12", help="K values; up to 40%% of the blocks.")
     parser.add_argument("--limit", type=int, default=100, help="Packaged evaluation rows per benchmark.")
     parser.add_argument("--calib-items", type=int, default=100, help="Calibration items of the decision scorers.")
+    parser.add_argument("--item-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="Where the decision scorers and @guarded read their items, e.g. benchmark=arc_easy "
+                             "(default: the packaged ARC-Easy sample, rows 470-569).")
     args = parser.parse_args()
     args.budgets = tuple(int(k) for k in args.budgets.split(","))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ block after a removed one is approximate, as the logit lens's is.
 from __future__ import annotations
 
 import json
+import os
 import time
 import weakref
 from collections.abc import Callable
@@ -219,7 +220,7 @@ def _save(path, lens: TunedLens) -> None:
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # Ray workers may fit the same lens at once
     save_file({"weight": lens.weight.contiguous(), "bias": lens.bias.contiguous()}, str(partial),
               metadata={"report": json.dumps(lens.report)})
     partial.replace(path)

@@ -55,6 +55,7 @@ class Outcome:
     margin: float
     acc: float
     decides: bool  # final accuracy beats the best constant answer by two standard errors
+    exact: bool = True  # measured in the model's own dtype (False: in the bfloat16 ranking copy)
 
 
 def ordered_scores(outcomes: list[Outcome]) -> list[float]:
@@ -103,16 +104,17 @@ class Decision(Scorer):
             self._profiles[kept] = decision_profile(scores, [item.gold for item in items])
         return self._profiles[kept]
 
-    def outcomes(self, ctx: ScoringContext, positions: list[int] | None = None) -> list[Outcome]:
-        """The last-layer calibration decision without each block at `positions` (default: all)."""
+    def outcomes(self, ctx: ScoringContext, positions: list[int] | None = None, exact: bool = False) -> list[Outcome]:
+        """The last-layer calibration decision without each block at `positions` (default: all); with
+        `exact`, none of them from the bfloat16 ranking copy."""
         positions = list(range(ctx.handle.num_layers)) if positions is None else positions
         if not self.options.cache:
             return self._judged(choice_scores_without(ctx.handle, self.items(), positions, cache=False), positions)
-        ranking = _bfloat16_copy(ctx.handle) if self.options.bfloat16 else None
+        ranking = _bfloat16_copy(ctx.handle) if self.options.bfloat16 and not exact else None
         if ranking is None:
             return self._judged(stacked_choice_scores_without(ctx.handle, self.items(), positions), positions)
-        ranked = {o.position: o for o in self._judged(stacked_choice_scores_without(ranking, self.items(), positions),
-                                                      positions)}
+        ranked = {o.position: replace(o, exact=False) for o in self._judged(
+            stacked_choice_scores_without(ranking, self.items(), positions), positions)}
         del ranking
         exact: dict[int, Outcome] = {}
         while True:
@@ -178,14 +180,27 @@ class DecisivePhase(Schedule):
                 if first is None:
                     by_position = dict(zip(decisive, ordered_scores(outcomes)))
                     first = scores_in_original_numbering(step_ctx, [by_position.get(p) for p in range(pruned.num_layers)])
-                safe = [o for o in outcomes if o.decides]
-                if not safe:
+                best = self._best(scorer, step_ctx, outcomes)
+                if best is None:
                     raise DecisionStop(self._stop_message(scorer, pruned, decisive, order, k), tuple(order))
-                best = min(safe, key=lambda o: (-o.margin, -o.acc, o.position))
                 order.append(pruned.kept[best.position])
             if progress:
                 progress(1)
         return PrunePlan(scorer.name, tuple(sorted(order)), tuple(order), first)
+
+    @staticmethod
+    def _best(scorer: Decision, ctx: ScoringContext, outcomes: list[Outcome]) -> Outcome | None:
+        """The deciding candidate with the best margin, its verdict measured exactly: a candidate ranked in
+        bfloat16 only is re-measured before it is taken (a verdict near the threshold may differ)."""
+        by_position = {o.position: o for o in outcomes}
+        while True:
+            safe = [o for o in by_position.values() if o.decides]
+            if not safe:
+                return None
+            best = min(safe, key=lambda o: (-o.margin, -o.acc, o.position))
+            if best.exact:
+                return best
+            by_position[best.position] = scorer.outcomes(ctx, [best.position], exact=True)[0]
 
     @staticmethod
     def _stop_message(scorer: Decision, pruned: ModelHandle, decisive: list[int], order: list[int], k: int) -> str:

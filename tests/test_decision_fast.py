@@ -78,3 +78,25 @@ def test_fast_path_scores_are_float32_for_the_blocks_it_rechecks(words_task, tmp
     best = min(range(len(slow_scores)), key=slow_scores.__getitem__)
     assert min(range(len(fast_scores)), key=fast_scores.__getitem__) == best
     assert fast_scores[best] == pytest.approx(slow_scores[best], abs=1e-6)
+
+
+def test_decision_guided_takes_a_block_only_on_an_exact_verdict():
+    """A candidate that decides in the bfloat16 ranking but not in float32 is not taken: it is re-measured,
+    and the next deciding candidate is chosen."""
+    from drtframe_plugins.decision import DecisivePhase, Outcome
+
+    class Exact:
+        def __init__(self):
+            self.asked = []
+
+        def outcomes(self, ctx, positions, exact=False):
+            assert exact
+            self.asked += positions
+            return [Outcome(p, 0.30, 0.35, decides=False) for p in positions]  # float32: it no longer decides
+
+    ranked = [Outcome(0, 0.40, 0.50, True, exact=False), Outcome(1, 0.35, 0.45, True, exact=True),
+              Outcome(2, 0.10, 0.30, False, exact=False)]
+    scorer = Exact()
+    best = DecisivePhase._best(scorer, None, ranked)
+    assert scorer.asked == [0] and best.position == 1
+    assert DecisivePhase._best(scorer, None, [ranked[0]]) is None  # nothing left that decides

@@ -44,7 +44,13 @@ from .options import method_option_flag, model_options, parse_int_list, readout_
 def command(model, method, remove, layers, options, calibration, batch_size, output, overwrite, no_speed, guard,
             guard_benchmark, guard_split, guard_data_dir, guard_eval_items, guard_items, readout, force, heal,
             heal_options) -> None:
-    """Remove K blocks chosen by a method (or the blocks given) and save the pruned model."""
+    """Remove K blocks chosen by a method (or the blocks given) and save the pruned model.
+
+    For deployment, drtframe recommends --method perplexity@guarded: SLEB's order, each removal first
+    held to the collapse guard's rule (on SmolLM2-135M it kept 0.89 of the dense ARC-Easy and PIQA
+    accuracy with 12 of 30 blocks removed). Use --method decision when the model serves one known
+    multiple-choice task (-o benchmark=...); docs/decision.md has the evidence.
+    """
     from ..calibration_items import ItemWindow
     from ..options import parse_option_pairs
     from ..plugins import load_registry

@@ -7,10 +7,10 @@ after every removal (the iterative schedule). `decision_guided` is the same scor
 re-located with `decision_profile` after every removal), and it stops with one line, before
 removing a block, when every candidate would leave the model undecided on the calibration items
 (final accuracy no longer beats the best constant answer by two standard errors: the Silent-Phase
-level, the profile's own rule for 'no transition'). The phases are read through the logit lens, or
-with `readout=tuned` through the tuned lens (`drtframe.probing.tuned_lens`), which on small models
-reads middle blocks far better; `decision` itself reads only the last layer, so the readout changes
-nothing there.
+level, the profile's own rule for 'no transition'). The schedule finds the phases through the logit
+lens, or with its option `readout=tuned` through the tuned lens (`drtframe.probing.tuned_lens`),
+which reads early and middle blocks far better; `decision` reads only the last layer and has no
+readout.
 
 The calibration items come after the evaluation window (`drtframe.calibration_items`); without a
 `benchmark` option they are the package's ARC-Easy sample (validation rows 470-569). Candidates
@@ -34,7 +34,7 @@ from typing import Literal
 
 import torch
 
-from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, PrunePlan, Schedule,
+from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, Options, PrunePlan, Schedule,
                       ScheduleStopped, Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl,
                       layer_scores, scores_in_original_numbering)
 from drtframe.evaluation.stacked_replay import stacked_choice_scores_without
@@ -44,7 +44,6 @@ class DecisionOptions(ItemOptions):
     cache: bool = True  # false: the whole float32 model per candidate (the reference)
     bfloat16: bool = True  # rank in a bfloat16 copy of a float32 model, re-check the leaders in float32
     recheck_within: float = 0.05  # Decision Margin: how close to the best a bfloat16 candidate is re-checked
-    readout: Literal["logit", "tuned"] = "logit"  # the lens the decisive_phase schedule finds the phases with
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ class Decision(Scorer):
         super().__init__(options)
         self.window = self.options.window(self.name)  # bad options fail here, before a model is loaded
         self._loaded: tuple[list[MCItem], dict] | None = None
-        self._profiles: dict[tuple[int, ...], DecisionProfile] = {}
+        self._profiles: dict[tuple[tuple[int, ...], str], DecisionProfile] = {}
 
     def items(self) -> list[MCItem]:
         """The calibration items (loaded once)."""
@@ -95,14 +94,15 @@ class Decision(Scorer):
         self.items()
         return self._loaded[1]
 
-    def profile(self, ctx: ScoringContext) -> DecisionProfile:
-        """The calibration decision profile of the current model, every layer through the chosen lens (kept per model)."""
-        kept = ctx.handle.kept
-        if kept not in self._profiles:
+    def profile(self, ctx: ScoringContext, readout: str = "logit") -> DecisionProfile:
+        """The calibration decision profile of the current model, every layer through the `readout` lens
+        (kept per model and readout)."""
+        key = (ctx.handle.kept, readout)
+        if key not in self._profiles:
             items = self.items()
-            scores = layer_scores(ctx.handle, items, readout=self.options.readout)
-            self._profiles[kept] = decision_profile(scores, [item.gold for item in items])
-        return self._profiles[kept]
+            self._profiles[key] = decision_profile(layer_scores(ctx.handle, items, readout=readout),
+                                                   [item.gold for item in items])
+        return self._profiles[key]
 
     def outcomes(self, ctx: ScoringContext, positions: list[int] | None = None, exact: bool = False) -> list[Outcome]:
         """The last-layer calibration decision without each block at `positions` (default: all); with
@@ -160,11 +160,16 @@ def _layers(layers: list[int]) -> str:
     return f"layers {layers[0]}-{layers[-1]}" if len(layers) > 1 else f"layer {layers[0]}"
 
 
+class PhaseOptions(Options):
+    readout: Literal["logit", "tuned"] = "logit"  # the lens the phases are found with
+
+
 class DecisivePhase(Schedule):
     """Iterative removal among the current Decisive Phase only; stops when every candidate collapses the decision."""
 
     name = "decisive_phase"
     prefix_consistent = True  # greedy, one block per step
+    Options = PhaseOptions
 
     def plan(self, scorer: Scorer, ctx: ScoringContext, k: int, progress=None) -> PrunePlan:
         if not isinstance(scorer, Decision):
@@ -175,7 +180,7 @@ class DecisivePhase(Schedule):
         for _ in range(k):
             with ctx.handle.temporarily_without(tuple(order)) as pruned:
                 step_ctx = replace(ctx, handle=pruned)
-                decisive = scorer.profile(step_ctx).decisive_phase
+                decisive = scorer.profile(step_ctx, self.options.readout).decisive_phase
                 outcomes = scorer.outcomes(step_ctx, decisive) if decisive else []
                 if first is None:
                     by_position = dict(zip(decisive, ordered_scores(outcomes)))

@@ -141,7 +141,8 @@ def test_probe_and_lens_commands_with_the_tuned_readout(tiny_llama_dir, yaml_tas
 
 def test_decision_guided_finds_its_phases_through_the_chosen_readout(tiny_llama_dir, decided_task, registry, cache,
                                                                    monkeypatch):
-    """`--readout tuned` reaches the scorer's option, and the phases then come from the tuned lens."""
+    """`--readout tuned` reaches the decisive_phase schedule's option, and the phases then come from the
+    tuned lens; `decision` (iterative, last layer only) has no readout and keeps its plan keys."""
     from drtframe.methods import resolve_method
     from drtframe.models.loading import ModelSpec, load_model
     from drtframe.scoring import ScoringContext
@@ -151,13 +152,36 @@ def test_decision_guided_finds_its_phases_through_the_chosen_readout(tiny_llama_
     monkeypatch.setattr(tl, "HELD_OUT", 2)
     options = {"benchmark": str(decided_task), "eval_items": "0", "calib_items": "40"}
     method = resolve_method(registry, "decision_guided", options, readout="tuned")
-    assert method.scorer.options.readout == "tuned"
-    assert resolve_method(registry, "decision_guided", {**options, "readout": "logit"}, "tuned").scorer.options.readout \
-        == "logit"  # an explicit option wins
+    assert method.schedule.options.readout == "tuned"
+    assert resolve_method(registry, "decision_guided", {**options, "readout": "logit"}, "tuned").schedule.options \
+        .readout == "logit"  # an explicit option wins
+    plain = resolve_method(registry, "decision", options, readout="tuned")
+    assert not hasattr(plain.scorer.options, "readout") and not hasattr(plain.schedule.options, "readout")
     handle = load_model(ModelSpec(str(tiny_llama_dir)), registry)
-    profile = method.scorer.profile(ScoringContext(handle, None, 8))
+    profile = method.scorer.profile(ScoringContext(handle, None, 8), method.schedule.options.readout)
     items = method.scorer.items()
     expected = layer_scores(handle, items, readout="tuned")
     from drtframe.probing.profile import decision_profile
 
     assert profile == decision_profile(expected, [i.gold for i in items])
+
+
+@pytest.mark.parametrize("replay", [True, False], ids=["replayed", "whole"])
+def test_compare_reads_every_variant_through_its_own_kept_translators(replay, registry):
+    """compare's per-layer scores of a pruned variant, replayed or run whole, equal that pruned model's own
+    tuned-lens scores (a readout built once for the dense model would pick translators 0, 1, 2...)."""
+    from drtframe.comparison.variants import variant_scores
+
+    handle = handle_for("llama", registry)
+    monkey = pytest.MonkeyPatch()
+    monkey.setitem(tl._ATTACHED, handle.model, random_lens(2))
+    try:
+        variants = [(), (1,), (0, 2), (3,)]
+        got = dict(variant_scores(handle, items(), variants, per_layer=True, replay=replay, readout="tuned"))
+        for variant in variants:
+            with handle.temporarily_without(variant) as pruned:
+                own = layer_scores(pruned, items(), readout="tuned")
+            for a, b in zip(got[variant], own):
+                assert torch.allclose(a, b, atol=1e-4), variant
+    finally:
+        monkey.undo()

@@ -14,6 +14,7 @@ from ..healing.apply import resolve_healer
 from ..healing.healer import Healer
 from ..methods import Method, resolve_method
 from ..plugins import Registry
+from ..probing.tuned_lens import settings_key
 from .cells import BenchmarkItems, load_benchmark
 from .request import NO_HEALER, CompareRequest
 from .store import content_key
@@ -63,6 +64,7 @@ class Grid:
     def identity(self, label: str) -> dict:
         """What besides the model and removed set determines the value stored for `label`."""
         if label == GUARD:
-            return {"kind": "profile", "readout": self.request.readout,
+            readout = self.request.readout + (f"-{settings_key()}" if self.request.readout == "tuned" else "")
+            return {"kind": "profile", "readout": readout,
                     "items": content_key({"items": [[i.contexts, i.continuations, i.gold] for i in self.guard[0]]})}
         return {"kind": "cell", **self.bench(label).identity()}

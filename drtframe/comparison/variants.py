@@ -34,24 +34,26 @@ def variant_scores(handle: ModelHandle, items: Sequence[MCItem], variants: Seque
     `readout` lens). The dense pass runs when a variant needs its recording even if () is not asked for, and is
     yielded only if asked. Without `replay` every variant runs whole.
     """
-    read: Readout = readout_for(handle, readout) if per_layer else final_layer
+    def read(model: ModelHandle) -> Readout:  # the tuned lens picks translators by the blocks `model` kept
+        return readout_for(model, readout) if per_layer else final_layer
+
     pruned = [v for v in variants if v]
     starts = sorted({handle.to_current((min(v),))[0] for v in pruned}) if replay else []
     dense = None
     recorded: dict[int, list[torch.Tensor]] = {}
     if () in variants or starts:
         with recording_inputs(handle, starts) as recorded:
-            dense = choice_scores(handle, items, read, per_layer, budget, progress)
+            dense = choice_scores(handle, items, read(handle), per_layer, budget, progress)
         if () in variants:
             yield (), dense
     for variant in pruned:
         positions = handle.to_current(variant)
         if not replay:
             with handle.temporarily_without(variant) as whole:
-                yield variant, choice_scores(whole, items, read, per_layer, budget, progress)
+                yield variant, choice_scores(whole, items, read(whole), per_layer, budget, progress)
             continue
         with replaying_without(handle, positions, recorded) as resumed:
-            scores = choice_scores(resumed, items, read, per_layer, budget, progress)
+            scores = choice_scores(resumed, items, read(resumed), per_layer, budget, progress)
         if per_layer:  # the layers before the first removed block are the dense model's
             shared = handle.num_layers - len(variant) - scores[0].shape[1]
             scores = [torch.cat([d[:, :shared], s], dim=1) for d, s in zip(dense, scores)]

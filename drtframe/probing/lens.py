@@ -38,7 +38,8 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
     layer always comes from the model's own logits, exactly as evaluation scores it. The positions read are gathered from every block before the
     last and projected together, in chunks holding at most `max_logits` logits: on CPU the product
     is bound by streaming W_U from memory, so one large product beats one small product per layer.
-    With a `tuned` lens each block's output goes through its translator first (the tuned readout).
+    With a `tuned` lens each block's output goes through its translator first (the tuned readout), so
+    the readout belongs to `handle`: build one per pruned model.
     """
     model = handle.model
     norm, head = handle.final_norm, model.get_output_embeddings()
@@ -85,8 +86,8 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
         where = weight.device
         picked = torch.stack([h.reshape(-1, h.shape[-1])[unique.to(h.device)].to(where)
                               for h in blocks[:-1]])  # (layers before the last, U, H)
-        if tuned is not None:
-            picked = tuned.translate(picked, handle.kept[:len(blocks) - 1])
+        if tuned is not None:  # the blocks read are the handle's last ones (a replay runs only those)
+            picked = tuned.translate(picked, handle.kept[len(handle.kept) - len(blocks):-1])
         layers, count = picked.shape[:2]
         at = inverse.to(where)
         reads = (torch.arange(layers, device=where).unsqueeze(1) * count + at).reshape(-1)

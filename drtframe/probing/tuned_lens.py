@@ -14,8 +14,9 @@ product in bfloat16, kept only for layers where they lower it further. On SmolLM
 alone took the held-out KL of blocks 0-22 from 13-19 nats (logit lens) to 1.2-3.2, and 30 Adam steps
 took block 0 on to 2.7. The last block needs no translator: its read is the model's own output.
 
-A fitted lens is cached per model fingerprint (every weight byte) and training settings under
-`$DRTFRAME_CACHE/lenses`, with its held-out KL per layer under both lenses. Translators are indexed
+A fitted lens is cached per model fingerprint (every weight byte) and training settings
+(`settings_key`) under `$DRTFRAME_CACHE/lenses`, with its held-out KL per layer under both lenses
+(bfloat16 vocabulary products). Translators are indexed
 by the original block numbering: a pruned model reads each kept block through the translator fitted
 for it on the dense model, unchanged. They are not refitted after a removal, so the readout of a
 block after a removed one is approximate, as the logit lens's is.
@@ -23,9 +24,10 @@ block after a removed one is approximate, as the logit lens's is.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import time
+import uuid
 import weakref
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -49,7 +51,16 @@ LEARNING_RATE = 5e-4
 RIDGE = 1e-2  # least squares: regulariser, relative to the mean variance of h_l
 SEED = 0
 VERSION = 1  # bump when the fit changes, so cached lenses are refitted
-TRAIN_DTYPE = torch.bfloat16  # the vocabulary product while training
+TRAIN_DTYPE = torch.bfloat16  # the vocabulary product while training and measuring the fit
+# Everything besides the model that a fitted lens depends on: part of its cache key.
+SETTINGS = {"version": VERSION, "text": TRAINING_TEXT.as_dict(), "held_out": HELD_OUT, "steps": STEPS,
+            "tokens_per_step": TOKENS_PER_STEP, "learning_rate": LEARNING_RATE, "ridge": RIDGE, "seed": SEED}
+
+
+def settings_key() -> str:
+    """A short digest of SETTINGS (the fit's recipe), in cache file names and compare's store keys."""
+    digest = hashlib.blake2b(json.dumps(SETTINGS, sort_keys=True).encode(), digest_size=6)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -87,13 +98,15 @@ def tuned_lens_for(handle: ModelHandle, status: Callable[[str], None] = lambda m
     from ..models.aliases import cache_root
     from ..models.fingerprint import model_fingerprint
 
-    path = cache_root() / "lenses" / f"{model_fingerprint(handle)}-v{VERSION}.safetensors"
+    path = cache_root() / "lenses" / f"{model_fingerprint(handle)}-{settings_key()}.safetensors"
     if path.exists():
-        lens = _load(path, handle)
+        lens = _load(path)
     else:
         status(f"fitting a tuned lens on {handle.num_layers - 1} blocks (once per model; cached in {path.parent})")
         lens = fit_tuned_lens(handle, calibration_tokens(TRAINING_TEXT, handle.tokenizer), status=status)
         _save(path, lens)
+    device = head_parameters(handle.model, handle.model.get_output_embeddings())[0].device
+    lens = TunedLens(lens.weight.to(device), lens.bias.to(device), lens.report)  # where the head reads it
     _ATTACHED[handle.model] = lens
     return lens
 
@@ -111,7 +124,7 @@ def fit_tuned_lens(handle: ModelHandle, tokens: torch.Tensor, steps: int = STEPS
     per_sequence = tokens.shape[1] - 1
     train, test = hidden[:, :-held_out * per_sequence], hidden[:, -held_out * per_sequence:]
     read = _Reader(handle)
-    weight, bias = _least_squares(train[:-1], train[-1])
+    weight, bias = (t.to(read.head_weight.device) for t in _least_squares(train[:-1], train[-1]))
     identity = (torch.zeros_like(weight), torch.zeros_like(bias))
     logit_kl = read.kl(test, *identity)
     fitted_kl = read.kl(test, weight, bias)
@@ -174,12 +187,13 @@ class _Reader:
         model = handle.model
         self.norm = handle.final_norm
         self.head_weight, self.head_bias = head_parameters(model, model.get_output_embeddings())
+        self.cast = {torch.float32: self.head_weight.float(), TRAIN_DTYPE: self.head_weight.to(TRAIN_DTYPE)}
         self.softcap = getattr(model.config, "final_logit_softcapping", None)
         self.frozen = [p for p in model.parameters() if p.requires_grad]
 
     def logprobs(self, hidden: torch.Tensor, dtype: torch.dtype = TRAIN_DTYPE) -> torch.Tensor:
         bias = None if self.head_bias is None else self.head_bias.to(dtype)
-        logits = F.linear(self.norm(hidden).to(dtype), self.head_weight.to(dtype), bias).float()
+        logits = F.linear(self.norm(hidden).to(dtype), self.cast[dtype], bias).float()
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
         return torch.log_softmax(logits, -1)
@@ -220,17 +234,14 @@ def _save(path, lens: TunedLens) -> None:
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # Ray workers may fit the same lens at once
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")  # Ray workers may fit the same lens at once
     save_file({"weight": lens.weight.contiguous(), "bias": lens.bias.contiguous()}, str(partial),
               metadata={"report": json.dumps(lens.report)})
     partial.replace(path)
 
 
-def _load(path, handle: ModelHandle) -> TunedLens:
+def _load(path) -> TunedLens:
     from safetensors import safe_open
 
     with safe_open(str(path), "pt", device="cpu") as f:
-        report = json.loads(f.metadata()["report"])
-        weight, bias = f.get_tensor("weight"), f.get_tensor("bias")
-    device = head_parameters(handle.model, handle.model.get_output_embeddings())[0].device
-    return TunedLens(weight.to(device), bias.to(device), report)
+        return TunedLens(f.get_tensor("weight"), f.get_tensor("bias"), json.loads(f.metadata()["report"]))

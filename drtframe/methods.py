@@ -24,6 +24,12 @@ class Method:
     scorer: Scorer
     schedule: Schedule
 
+    @property
+    def reads_tuned_lens(self) -> bool:
+        """Whether planning reads the model through the tuned lens (a `readout=tuned` option)."""
+        readouts = (getattr(self.scorer.options, "readout", None), getattr(self.schedule.options, "readout", None))
+        return "tuned" in readouts
+
     def plan(self, handle: ModelHandle, k: int, calibration: CalibrationSpec, batch_size: int = 8,
              status: Callable[[str], None] = lambda message: None) -> PrunePlan:
         """Choose `k` layers of `handle` to remove, tokenising `calibration` if the scorer reads data.

@@ -165,7 +165,7 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
 
     status(f"loading {request.model.source}")
     handle = load_model(request.model, registry)
-    if request.readout == "tuned":
+    if (request.readout == "tuned" and guard_items is not None) or (method is not None and method.reads_tuned_lens):
         from .probing.tuned_lens import tuned_lens_for
 
         tuned_lens_for(handle, status)  # fitted on the dense model, before any block is removed

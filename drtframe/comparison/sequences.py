@@ -72,11 +72,6 @@ def plan_entry(method: Method, handle: ModelHandle, k: int, calibration: Calibra
                 "record": stop.record}
 
 
-def reads_tuned_lens(method: Method) -> bool:
-    """Whether the method's schedule reads the model through the tuned lens (its `readout` option)."""
-    return getattr(method.schedule.options, "readout", "logit") == "tuned"
-
-
 def plan_keys(method: Method, budgets: tuple[int, ...], calibration: CalibrationSpec, batch_size: int,
               base_key: dict) -> dict[int, str]:
     """The plans a method needs, by the budget each is planned for, and their store keys: one for a
@@ -86,7 +81,7 @@ def plan_keys(method: Method, budgets: tuple[int, ...], calibration: Calibration
            "schedule_options": method.schedule.options.model_dump(),
            "calibration": calibration_identity(calibration) if calibrated else None,
            "batch_size": batch_size if calibrated else None, "calibration_items": scorer_items(method.scorer),
-           **({"lens": settings_key()} if reads_tuned_lens(method) else {})}
+           **({"lens": settings_key()} if method.reads_tuned_lens else {})}
     if method.schedule.prefix_consistent:
         return {max(budgets): content_key({**key, "k": None})}
     return {k: content_key({**key, "k": k}) for k in budgets}

@@ -17,7 +17,7 @@ from ..probing.tuned_lens import tuned_lens_for
 from .cells import cell_from_scores, profile_from_scores
 from .grid import GUARD, Grid
 from .request import CompareRequest, Variant
-from .sequences import plan_entry, reads_tuned_lens
+from .sequences import plan_entry
 from .variants import variant_scores
 
 
@@ -54,7 +54,7 @@ class Workbench:
         self.grid = grid or Grid.prepare(request, registry)
         self.handle = load_model(request.model, registry)
         self.request = request
-        if (request.readout == "tuned" and self.grid.guard) or any(map(reads_tuned_lens, self.grid.methods.values())):
+        if (request.readout == "tuned" and self.grid.guard) or any(m.reads_tuned_lens for m in self.grid.methods.values()):
             tuned_lens_for(self.handle)  # fitted on the dense model, before any block is removed
 
     def describe(self) -> dict:

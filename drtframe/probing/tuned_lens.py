@@ -145,8 +145,8 @@ def fit_tuned_lens(handle: ModelHandle, tokens: torch.Tensor, steps: int = STEPS
     undone = tuned_kl > start_kl  # a layer the steps made worse keeps its starting translator
     weight[undone], bias[undone] = start[0][undone], start[1][undone]
     report = {"logit_kl": logit_kl.tolist(), "tuned_kl": torch.minimum(tuned_kl, start_kl).tolist(),
-              "least_squares_kept": (~worse).tolist(), "steps_undone": undone.tolist(), "steps": steps, "tokens_per_step": TOKENS_PER_STEP,
-              "train_tokens": train.shape[1], "held_out_tokens": test.shape[1],
+              "least_squares_kept": (~worse).tolist(), "steps_undone": undone.tolist(), "steps": steps,
+              "tokens_per_step": TOKENS_PER_STEP, "train_tokens": train.shape[1], "held_out_tokens": test.shape[1],
               "text": TRAINING_TEXT.source, "seconds": round(time.perf_counter() - started, 1)}
     return TunedLens(weight, bias, report)
 

@@ -37,7 +37,7 @@ import torch
 from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, Options, PrunePlan, Schedule,
                       ScheduleStopped, Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl,
                       layer_scores, scores_in_original_numbering)
-from drtframe.evaluation.stacked_replay import stacked_choice_scores_without
+from drtframe.evaluation.stacked_replay import record, replay
 
 
 class DecisionOptions(ItemOptions):
@@ -110,11 +110,12 @@ class Decision(Scorer):
         positions = list(range(ctx.handle.num_layers)) if positions is None else positions
         if not self.options.cache:
             return self._judged(choice_scores_without(ctx.handle, self.items(), positions, cache=False), positions)
+        recording = record(ctx.handle, self.items(), positions)
         ranking = _bfloat16_copy(ctx.handle) if self.options.bfloat16 and not exact else None
         if ranking is None:
-            return self._judged(stacked_choice_scores_without(ctx.handle, self.items(), positions), positions)
-        ranked = {o.position: replace(o, exact=False) for o in self._judged(
-            stacked_choice_scores_without(ranking, self.items(), positions), positions)}
+            return self._judged(replay(ctx.handle, recording, positions), positions)
+        ranked = {o.position: replace(o, exact=False) for o in self._judged(replay(ranking, recording, positions),
+                                                                             positions)}
         del ranking
         exact: dict[int, Outcome] = {}
         while True:
@@ -122,8 +123,7 @@ class Decision(Scorer):
             close = [p for p in positions if p not in exact and ranked[p].margin >= bar - self.options.recheck_within]
             if not close:
                 return [exact.get(p, ranked[p]) for p in positions]
-            scores = stacked_choice_scores_without(ctx.handle, self.items(), close)
-            exact.update((o.position, o) for o in self._judged(scores, close))
+            exact.update((o.position, o) for o in self._judged(replay(ctx.handle, recording, close), close))
 
     def _judged(self, scores: dict[int, list[torch.Tensor]], positions: list[int]) -> list[Outcome]:
         gold = [item.gold for item in self.items()]

@@ -187,6 +187,15 @@ def branch(cache):
     return branch
 
 
+def reorder_rows(cache, rows: torch.Tensor) -> None:
+    """Keep, in order, the cached `rows` of every layer. A layer that ran only a prefix of the batch's
+    rows (a block of a stacked replay, `stacked_replay`) keeps the picked rows within its prefix."""
+    top = int(rows.max())
+    for layer in cache.layers:
+        held = layer.keys.shape[0] if getattr(layer, "keys", None) is not None else top + 1
+        layer.reorder_cache(rows if held > top else rows[rows < held])
+
+
 def length_groups(choices: list, max_positions: int = LOGIT_ROWS) -> list[list]:
     """Choices sorted by length, cut where padding to the group's longest would cost over 30% or the
     group would predict more than `max_positions` tokens (each needs a vocabulary-sized row)."""
@@ -206,7 +215,7 @@ def _score_continuations(handle, group, cache, mask, pad_id, readout: Readout, h
     """Run each choice's continuation tokens but the last against its context's cache, in every copy."""
     device = handle.device
     rows = _stacked_rows([row for _, row, _ in group], copies, batch_rows, device)
-    cache.reorder_cache(rows)
+    reorder_rows(cache, rows)
     steps = max(len(cont) - 1 for _, _, cont in group)
     cont_ids = torch.full((len(group), steps), pad_id, dtype=torch.long)
     targets = torch.zeros((len(group), steps), dtype=torch.long)
@@ -219,7 +228,8 @@ def _score_continuations(handle, group, cache, mask, pad_id, readout: Readout, h
     cont_ids, targets, cont_mask = (tiled(t, copies).to(device) for t in (cont_ids, targets, cont_mask))
     start = mask.sum(-1)[rows].unsqueeze(1)
     out, blocks = _forward(handle, hidden, input_ids=cont_ids, attention_mask=torch.cat([mask[rows], cont_mask], dim=1),
-                           position_ids=start + torch.arange(steps, device=device), cache=cache, use_cache=True)
+                           position_ids=start + torch.arange(steps, device=device), cache=cache, use_cache=True,
+                           logits_to_keep=1 if readout is read_nothing else 0)  # a recording pass reads no logits
     own = torch.arange(len(rows), device=device)
     return readout(out, blocks, own, torch.arange(steps, device=device).expand(len(rows), steps), targets, cont_mask)
 

@@ -2,52 +2,99 @@
 
 `choice_scores_without` replays one candidate per forward: on CPU its forwards are small (a few
 contexts, a few dozen continuation tokens) and pay Python and GEMM overhead per block. Here a run of
-g adjacent candidates a..a+g-1 shares each forward: the batch is repeated g times (candidate-major),
-blocks before a do not run (all g copies start from block a's recorded input), and at block a+c
-copy c passes its input straight through (block a+c is the one it lacks). Copy c thus runs blocks
-a..a+c it would not need (c + 1 wasted block passes), which small g keeps cheap; in exchange the
-matrices are g times taller. The forwards (a context pass, then continuation passes against its
-KV cache) are laid out once per batch of units, the same for the recording and every replay.
+g adjacent candidates a..a+g-1 shares each forward: the batch is repeated g times (candidate-major)
+and starts at block a. Copy c lacks block a+c, so at block a+i copies 0..i-1 (past the block they
+lack) compute, copy i passes its input through, and copies after i, still on the dense path, take
+the recorded input of block a+i+1 instead of computing it. Only a prefix of the rows runs each
+block of the run (one copy at block a, whose output is then discarded), so the run does the work of
+its candidates plus one block, on matrices g times taller after it. The forwards (a context pass,
+then continuation passes against its KV cache) are laid out once per batch of units, the same for
+the recording and every replay; a block of the run caches keys and values for the rows it ran only
+(`loglikelihood.reorder_rows` keeps that prefix when the continuation passes pick their rows).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 
 from ..hidden_states import hidden_in, hooked, with_hidden_out, recording_inputs, resumed_after
 from ..models.handle import ModelHandle
 from .items import MCItem
-from .loglikelihood import batches, build_units, final_layer, model_max_length, read_nothing, score_batch, tiled
+from .loglikelihood import Unit, batches, build_units, final_layer, model_max_length, read_nothing, score_batch, tiled
+
+
+def _rows(value, total: int, keep: int):
+    """`value` with its first `keep` rows where it is batch-shaped (a tensor of `total` rows and at least
+    two dimensions, or a tuple of them, such as rotary position embeddings); anything else unchanged."""
+    if isinstance(value, torch.Tensor):
+        return value[:keep] if value.dim() >= 2 and value.shape[0] == total else value
+    if isinstance(value, tuple):
+        return tuple(_rows(v, total, keep) for v in value)
+    return value
 
 
 @contextmanager
-def _passing_through(handle: ModelHandle, copies: int) -> Iterator[None]:
-    """Inside, copy c of a `copies`-times stacked batch passes block c (of the current model) unchanged."""
-    def register(position, layer):
+def _diagonal(handle: ModelHandle, copies: int, dense: dict[int, Iterator[torch.Tensor]]) -> Iterator[None]:
+    """Inside, block i < `copies` of the current model runs copies 0..i-1 of a `copies`-times stacked
+    batch (at least one copy), passes copy i through, and gives later copies the next tensor of
+    `dense[i + 1]`: the recorded input of block i + 1 for this forward."""
+    entering: dict[int, torch.Tensor] = {}  # block i's whole stacked input, while it runs
+
+    def slicing(i, layer):
+        def hook(module, args, kwargs):
+            hidden = entering[i] = hidden_in(args, kwargs)
+            total, keep = hidden.shape[0], max(i, 1) * (hidden.shape[0] // copies)
+            return tuple(_rows(a, total, keep) for a in args), {k: _rows(v, total, keep) for k, v in kwargs.items()}
+        return layer.register_forward_pre_hook(hook, with_kwargs=True)
+
+    def filling(i, layer):
         def hook(module, args, kwargs, output):
-            hidden = hidden_in(args, kwargs)
+            hidden = entering.pop(i)
             rows = hidden.shape[0] // copies
             out = output if isinstance(output, torch.Tensor) else output[0]
-            out = out.clone()
-            out[position * rows:(position + 1) * rows] = hidden[position * rows:(position + 1) * rows]
-            return with_hidden_out(output, out)
+            parts = [out[:i * rows], hidden[i * rows:(i + 1) * rows]]
+            if i + 1 < copies:
+                parts.append(tiled(next(dense[i + 1]), copies - i - 1))
+            return with_hidden_out(output, torch.cat(parts))
         return layer.register_forward_hook(hook, with_kwargs=True)
 
-    with hooked(handle.layers[:copies], register):
+    with hooked(handle.layers[:copies], slicing), hooked(handle.layers[:copies], filling):
         yield
 
 
-def stacked_choice_scores_without(handle: ModelHandle, items: Sequence[MCItem], positions: Sequence[int],
-                                  group: int = 6, budget: int = 2048,
-                                  progress: Callable[[int], None] | None = None) -> dict[int, list[torch.Tensor]]:
-    """Per block position p: per item, the (choices,) continuation log-likelihoods of the model without p.
+@dataclass
+class Recording:
+    """The inputs of some blocks at every forward of a model's pass over MC items, batch by batch: what
+    replays of that model without one of those blocks start from (in this model or a copy of it in
+    another dtype)."""
 
-    The same numbers as `choice_scores_without` (up to the rounding of taller matrices), with runs of
-    at most `group` adjacent candidates stacked into one replay.
-    """
+    items: Sequence[MCItem]
+    pad_id: int
+    batches: list[tuple[list[Unit], dict[int, list[torch.Tensor]]]]
+
+
+def record(handle: ModelHandle, items: Sequence[MCItem], positions: Sequence[int], budget: int = 2048) -> Recording:
+    """Run the model over `items` (batches cut by `budget` padded tokens), keeping the input of every
+    block at `positions` (memory: tokens x hidden size per position, in the model's dtype)."""
+    tokenizer = handle.tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    recorded = []
+    for batch in batches(build_units(tokenizer, items, model_max_length(handle.model)), budget):
+        with recording_inputs(handle, positions) as inputs:
+            score_batch(handle, batch, pad_id, read_nothing, False)
+        recorded.append((batch, inputs))
+    return Recording(items, pad_id, recorded)
+
+
+def replay(handle: ModelHandle, recording: Recording, positions: Sequence[int], group: int = 10,
+           progress: Callable[[int], None] | None = None) -> dict[int, list[torch.Tensor]]:
+    """Per block position p (recorded): per item, the (choices,) continuation log-likelihoods of the model
+    without p, runs of at most `group` adjacent candidates stacked into one replay. `handle` is the
+    recorded model or a copy of it in another dtype (the recorded inputs are cast to it)."""
     positions = sorted(positions)
     runs: list[list[int]] = []
     for p in positions:
@@ -55,22 +102,31 @@ def stacked_choice_scores_without(handle: ModelHandle, items: Sequence[MCItem], 
             runs[-1].append(p)
         else:
             runs.append([p])
-    tokenizer = handle.tokenizer
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    units = build_units(tokenizer, items, model_max_length(handle.model))
+    dtype = next(handle.model.parameters()).dtype
+    items = recording.items
     scores = {p: [[None] * item.num_choices for item in items] for p in positions}
-    for batch in batches(units, budget):
+    for batch, inputs in recording.batches:
         order = [(pos, choice) for unit in batch for pos, choice, _ in unit.choices]
-        with recording_inputs(handle, [run[0] for run in runs]) as recorded:
-            score_batch(handle, batch, pad_id, read_nothing, False)
         for run in runs:
-            start = run[0]
-            feed = iter([tiled(state, len(run)) for state in recorded[start]])
-            with resumed_after(handle, start - 1, feed), _passing_through(handle, len(run)):
-                stacked = score_batch(handle, batch, pad_id, final_layer, False, len(run))[:, 0].view(len(run), -1).cpu()
+            feed = iter([tiled(state.to(dtype), len(run)) for state in inputs[run[0]]])
+            dense = {i: (state.to(dtype) for state in inputs[p]) for i, p in enumerate(run)}
+            with resumed_after(handle, run[0] - 1, feed), _diagonal(handle, len(run), dense):
+                stacked = score_batch(handle, batch, recording.pad_id, final_layer, False, len(run))
+            stacked = stacked[:, 0].view(len(run), -1).cpu()
             for copy, p in enumerate(run):
                 for (pos, choice), score in zip(order, stacked[copy]):
                     scores[p][pos][choice] = score
         if progress:
             progress(len({pos for pos, _ in order}))
     return {p: [torch.stack(per_choice) for per_choice in per_item] for p, per_item in scores.items()}
+
+
+def stacked_choice_scores_without(handle: ModelHandle, items: Sequence[MCItem], positions: Sequence[int],
+                                  group: int = 10, budget: int = 2048,
+                                  progress: Callable[[int], None] | None = None) -> dict[int, list[torch.Tensor]]:
+    """Per block position p: per item, the (choices,) continuation log-likelihoods of the model without p.
+
+    The same numbers as `choice_scores_without` (up to the rounding of taller matrices), with runs of
+    at most `group` adjacent candidates stacked into one replay.
+    """
+    return replay(handle, record(handle, items, positions, budget), positions, group, progress)

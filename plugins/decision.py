@@ -31,19 +31,20 @@ import copy
 import math
 from dataclasses import dataclass, replace
 from typing import Literal
+from weakref import WeakKeyDictionary
 
 import torch
 
 from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, Options, PrunePlan, Schedule,
                       ScheduleStopped, Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl,
                       layer_scores, scores_in_original_numbering)
-from drtframe.evaluation.stacked_replay import record, replay
+from drtframe.evaluation.stacked_replay import Recording, record, recorded_without, replay
 
 
 class DecisionOptions(ItemOptions):
     cache: bool = True  # false: the whole float32 model per candidate (the reference)
     bfloat16: bool = True  # rank in a bfloat16 copy of a float32 model, re-check the leaders in float32
-    recheck_within: float = 0.05  # Decision Margin: how close to the best a bfloat16 candidate is re-checked
+    recheck_within: float = 0.02  # Decision Margin: how close to the best a bfloat16 candidate is re-checked
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Decision(Scorer):
         self.window = self.options.window(self.name)  # bad options fail here, before a model is loaded
         self._loaded: tuple[list[MCItem], dict] | None = None
         self._profiles: dict[tuple[tuple[int, ...], str], DecisionProfile] = {}
+        self._recordings: WeakKeyDictionary = WeakKeyDictionary()  # model -> (kept, its latest recording)
 
     def items(self) -> list[MCItem]:
         """The calibration items (loaded once)."""
@@ -110,7 +112,7 @@ class Decision(Scorer):
         positions = list(range(ctx.handle.num_layers)) if positions is None else positions
         if not self.options.cache:
             return self._judged(choice_scores_without(ctx.handle, self.items(), positions, cache=False), positions)
-        recording = record(ctx.handle, self.items(), positions)
+        recording = self.recording(ctx.handle)
         ranking = _bfloat16_copy(ctx.handle) if self.options.bfloat16 and not exact else None
         if ranking is None:
             return self._judged(replay(ctx.handle, recording, positions), positions)
@@ -120,10 +122,26 @@ class Decision(Scorer):
         exact: dict[int, Outcome] = {}
         while True:
             bar = max((o.margin for o in exact.values()), default=max(o.margin for o in ranked.values()))
-            close = [p for p in positions if p not in exact and ranked[p].margin >= bar - self.options.recheck_within]
+            error = max((abs(ranked[p].margin - o.margin) for p, o in exact.items()), default=0.0)
+            within = max(self.options.recheck_within, 2 * error)  # wider if bfloat16 erred more here
+            close = [p for p in positions if p not in exact and ranked[p].margin >= bar - within]
             if not close:
                 return [exact.get(p, ranked[p]) for p in positions]
             exact.update((o.position, o) for o in self._judged(replay(ctx.handle, recording, close), close))
+
+    def recording(self, handle: ModelHandle) -> Recording:
+        """Every block's input on the calibration items in the model's own dtype, kept for the next round
+        of the same model: after one more removal only the blocks after the removed one run again."""
+        previous = self._recordings.get(handle.model)
+        if previous is not None and previous[0] == handle.kept:
+            return previous[1]
+        if previous is not None and len(previous[0]) == len(handle.kept) + 1 and set(handle.kept) < set(previous[0]):
+            gone = (set(previous[0]) - set(handle.kept)).pop()
+            recording = recorded_without(handle, previous[1], previous[0].index(gone))
+        else:
+            recording = record(handle, self.items(), range(handle.num_layers))
+        self._recordings[handle.model] = (handle.kept, recording)
+        return recording
 
     def _judged(self, scores: dict[int, list[torch.Tensor]], positions: list[int]) -> list[Outcome]:
         gold = [item.gold for item in self.items()]

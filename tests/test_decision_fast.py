@@ -15,7 +15,7 @@ import torch
 
 from drtframe.evaluation.loglikelihood import choice_scores_without
 from drtframe.evaluation.runner import load_items, resolve_benchmark
-from drtframe.evaluation.stacked_replay import stacked_choice_scores_without
+from drtframe.evaluation.stacked_replay import record, recorded_without, stacked_choice_scores_without
 from drtframe.methods import resolve_method
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.scoring import ScoringContext
@@ -100,3 +100,19 @@ def test_decision_guided_takes_a_block_only_on_an_exact_verdict():
     best = DecisivePhase._best(scorer, None, ranked)
     assert scorer.asked == [0] and best.position == 1
     assert DecisivePhase._best(scorer, None, [ranked[0]]) is None  # nothing left that decides
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gemma3_text"])
+def test_a_recording_after_one_more_removal_equals_a_fresh_one(model_type, words_task, tmp_path, registry):
+    handle = loaded(model_type, tmp_path, registry)
+    items = load_items(resolve_benchmark(registry, str(words_task)), None, None, None)
+    previous = record(handle, items, range(handle.num_layers), budget=40)
+    for position in (0, 2, handle.num_layers - 2, handle.num_layers - 1):
+        with handle.temporarily_without((handle.kept[position],)) as pruned:
+            fresh = record(pruned, items, range(pruned.num_layers), budget=40)
+            reused = recorded_without(pruned, previous, position)
+            for (_, expected), (_, got) in zip(fresh.batches, reused.batches, strict=True):
+                assert sorted(got) == sorted(expected) == list(range(pruned.num_layers))
+                for p in expected:
+                    for a, b in zip(expected[p], got[p], strict=True):
+                        assert torch.allclose(a, b, atol=1e-6), (position, p)

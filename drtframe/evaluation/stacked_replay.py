@@ -90,6 +90,23 @@ def record(handle: ModelHandle, items: Sequence[MCItem], positions: Sequence[int
     return Recording(items, pad_id, recorded)
 
 
+def recorded_without(handle: ModelHandle, previous: Recording, position: int) -> Recording:
+    """The recording of every block's input of `handle`: the model `previous` recorded (every block)
+    less its block at `position`. Inputs before `position` are unchanged, the block now at `position`
+    takes the removed block's input, and only the blocks after it run again, from there."""
+    later_blocks = range(1, handle.num_layers - position)  # counted from the block now at `position`
+    recorded = []
+    for batch, inputs in previous.batches:
+        kept = {p: inputs[p] for p in range(min(position + 1, handle.num_layers))}
+        if later_blocks:
+            with resumed_after(handle, position - 1, iter(inputs[position])), \
+                    recording_inputs(handle, later_blocks) as later:
+                score_batch(handle, batch, previous.pad_id, read_nothing, False)
+            kept.update((position + q, states) for q, states in later.items())
+        recorded.append((batch, kept))
+    return Recording(previous.items, previous.pad_id, recorded)
+
+
 def replay(handle: ModelHandle, recording: Recording, positions: Sequence[int], group: int = 10,
            progress: Callable[[int], None] | None = None) -> dict[int, list[torch.Tensor]]:
     """Per block position p (recorded): per item, the (choices,) continuation log-likelihoods of the model

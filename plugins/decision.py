@@ -14,22 +14,25 @@ readout.
 
 The calibration items come after the evaluation window (`drtframe.calibration_items`); without a
 `benchmark` option they are the package's ARC-Easy sample (validation rows 470-569). Candidates
-are scored by the evaluator's own engine (`choice_scores_without`, batches cut by its token budget,
-not by --batch-size): removing block j leaves blocks before it unchanged, so the forwards of a batch
-(its context pass and continuation passes) run once recording every block's input, and candidate j
-replays them through the blocks after j only, runs of adjacent candidates stacked into one replay
-(`stacked_choice_scores_without`). A float32 model ranks the candidates in a bfloat16 copy, then
-re-checks in float32 every candidate whose bfloat16 margin is within `recheck_within` of the best
-float32 margin so far, until none is left: the chosen block and its score are float32's, the
-other scores bfloat16's. `cache=false` re-runs the whole float32 model per candidate instead (the
-reference the fast path is tested against; benchmarks/decision_cost.py times both).
+are scored by the evaluator's own engine (batches cut by its token budget, not by --batch-size):
+removing block j leaves blocks before it unchanged, so each round runs the model once over the items
+recording every block's input (`drtframe.evaluation.stacked_replay`), and candidate j replays those
+forwards through the blocks after j only, runs of adjacent candidates stacked into one replay. A
+float32 model ranks the candidates in a bfloat16 copy fed the float32 recording, then re-checks in
+float32 every candidate whose bfloat16 margin is within `recheck_within` (widened to twice the
+largest bfloat16 error seen in the round) of the best float32 margin so far, until none is left: the
+chosen block and its score are float32's, the other scores bfloat16's. Each round builds on the one
+before (`Round`): after removing block b, the recording re-runs from b only, and every candidate
+before b resumes from the input its own replay gave b, which the blocks in between would compute
+again (up to the rounding of differently stacked matrices). `cache=false` re-runs the whole float32 model per candidate instead (the reference the
+fast path is tested against; benchmarks/decision_cost.py times both).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 from weakref import WeakKeyDictionary
 
@@ -38,7 +41,7 @@ import torch
 from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, Options, PrunePlan, Schedule,
                       ScheduleStopped, Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl,
                       layer_scores, scores_in_original_numbering)
-from drtframe.evaluation.stacked_replay import Recording, record, recorded_without, replay
+from drtframe.evaluation.stacked_replay import Recording, ReplayStates, Resume, record, recorded_without, replay
 
 
 class DecisionOptions(ItemOptions):
@@ -69,6 +72,41 @@ def ordered_scores(outcomes: list[Outcome]) -> list[float]:
     return scores
 
 
+@dataclass
+class Round:
+    """What one round of iterative decision pruning keeps for the next: the model's recording (its own
+    dtype) and the block inputs its ranking replays saw. After the next removal (block `removed`), the
+    recording is re-run from that block only, and candidates before it resume from their replay's
+    input there: the blocks in between see exactly what they saw the round before."""
+
+    kept: tuple[int, ...]
+    recording: Recording
+    states: ReplayStates = field(default_factory=list)
+    removed: int | None = None
+    resume: dict[int, list[list[torch.Tensor]]] = field(default_factory=dict)  # original index -> per batch
+
+    def next(self, handle: ModelHandle) -> Round:
+        removed = (set(self.kept) - set(handle.kept)).pop()
+        resume = {p: [batch[p, removed] for batch in self.states] for p in handle.kept
+                  if p < removed and self.states and all((p, removed) in batch for batch in self.states)}
+        carried = [{key: value for key, value in batch.items() if key[1] < removed} for batch in self.states]
+        return Round(handle.kept, recorded_without(handle, self.recording, self.kept.index(removed)), carried,
+                     removed, resume)
+
+    def ranked(self, handle: ModelHandle, positions: list[int]) -> dict[int, list[torch.Tensor]]:
+        """Choice scores without each block at `positions`, replayed in `handle` (this model or a copy in
+        another dtype), resuming where the previous round allows; keeps the new block inputs."""
+        resume = None
+        if self.removed is not None:
+            inputs = {p: self.resume[self.kept[p]] for p in positions if self.kept[p] in self.resume}
+            resume = Resume(sum(k < self.removed for k in self.kept), inputs) if inputs else None
+        states: ReplayStates = []
+        scores = replay(handle, self.recording, positions, resume=resume, states=states)
+        self.states = [{**carried, **new} for carried, new in zip(self.states or [{}] * len(states), states)]
+        self.resume = {}
+        return scores
+
+
 class Decision(Scorer):
     """Decision pruning: -(calibration Decision Margin at the last layer) with the block removed; iterative."""
 
@@ -81,7 +119,7 @@ class Decision(Scorer):
         self.window = self.options.window(self.name)  # bad options fail here, before a model is loaded
         self._loaded: tuple[list[MCItem], dict] | None = None
         self._profiles: dict[tuple[tuple[int, ...], str], DecisionProfile] = {}
-        self._recordings: WeakKeyDictionary = WeakKeyDictionary()  # model -> (kept, its latest recording)
+        self._rounds: WeakKeyDictionary = WeakKeyDictionary()  # model -> its latest Round
 
     def items(self) -> list[MCItem]:
         """The calibration items (loaded once)."""
@@ -112,13 +150,15 @@ class Decision(Scorer):
         positions = list(range(ctx.handle.num_layers)) if positions is None else positions
         if not self.options.cache:
             return self._judged(choice_scores_without(ctx.handle, self.items(), positions, cache=False), positions)
-        recording = self.recording(ctx.handle)
+        current = self._round(ctx.handle)
         ranking = _bfloat16_copy(ctx.handle) if self.options.bfloat16 and not exact else None
+        if ranking is None and exact:
+            return self._judged(replay(ctx.handle, current.recording, positions), positions)
+        ranked = self._judged(current.ranked(ranking or ctx.handle, positions), positions)
         if ranking is None:
-            return self._judged(replay(ctx.handle, recording, positions), positions)
-        ranked = {o.position: replace(o, exact=False) for o in self._judged(replay(ranking, recording, positions),
-                                                                             positions)}
+            return ranked
         del ranking
+        ranked = {o.position: replace(o, exact=False) for o in ranked}
         exact: dict[int, Outcome] = {}
         while True:
             bar = max((o.margin for o in exact.values()), default=max(o.margin for o in ranked.values()))
@@ -127,21 +167,17 @@ class Decision(Scorer):
             close = [p for p in positions if p not in exact and ranked[p].margin >= bar - within]
             if not close:
                 return [exact.get(p, ranked[p]) for p in positions]
-            exact.update((o.position, o) for o in self._judged(replay(ctx.handle, recording, close), close))
+            exact.update((o.position, o) for o in self._judged(replay(ctx.handle, current.recording, close), close))
 
-    def recording(self, handle: ModelHandle) -> Recording:
-        """Every block's input on the calibration items in the model's own dtype, kept for the next round
-        of the same model: after one more removal only the blocks after the removed one run again."""
-        previous = self._recordings.get(handle.model)
-        if previous is not None and previous[0] == handle.kept:
-            return previous[1]
-        if previous is not None and len(previous[0]) == len(handle.kept) + 1 and set(handle.kept) < set(previous[0]):
-            gone = (set(previous[0]) - set(handle.kept)).pop()
-            recording = recorded_without(handle, previous[1], previous[0].index(gone))
-        else:
-            recording = record(handle, self.items(), range(handle.num_layers))
-        self._recordings[handle.model] = (handle.kept, recording)
-        return recording
+    def _round(self, handle: ModelHandle) -> Round:
+        """This model's round: recorded once, and after one more removal built from the previous round."""
+        previous = self._rounds.get(handle.model)
+        if previous is None or previous.kept != handle.kept:
+            one_more = (previous is not None and len(previous.kept) == len(handle.kept) + 1
+                        and set(handle.kept) < set(previous.kept))
+            self._rounds[handle.model] = (previous.next(handle) if one_more
+                                          else Round(handle.kept, record(handle, self.items(), range(handle.num_layers))))
+        return self._rounds[handle.model]
 
     def _judged(self, scores: dict[int, list[torch.Tensor]], positions: list[int]) -> list[Outcome]:
         gold = [item.gold for item in self.items()]

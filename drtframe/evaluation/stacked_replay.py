@@ -16,7 +16,7 @@ the recording and every replay; a block of the run caches keys and values for th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -107,14 +107,45 @@ def recorded_without(handle: ModelHandle, previous: Recording, position: int) ->
     return Recording(previous.items, previous.pad_id, recorded)
 
 
+# Per batch of a recording: (original index of the block a candidate lacks, original index of a later
+# block) -> that block's input in the model without the candidate, one tensor per forward.
+ReplayStates = list[dict[tuple[int, int], list[torch.Tensor]]]
+
+
+@dataclass
+class Resume:
+    """Candidates that restart at block `position`, each from its own input there: the states a previous
+    round's replays left at the block since removed (the blocks in between see the same inputs)."""
+
+    position: int
+    inputs: dict[int, list[list[torch.Tensor]]]  # candidate position -> per batch -> per forward
+
+
+@contextmanager
+def _capturing(handle: ModelHandle, captured: list[list[torch.Tensor]]) -> Iterator[None]:
+    """Inside, every forward appends each block's whole input (all stacked copies) to `captured[block]`."""
+    captured[:] = [[] for _ in handle.layers]
+
+    def register(position, layer):
+        def hook(module, args, kwargs):
+            captured[position].append(hidden_in(args, kwargs))
+        return layer.register_forward_pre_hook(hook, with_kwargs=True)
+
+    with hooked(handle.layers, register):
+        yield
+
+
 def replay(handle: ModelHandle, recording: Recording, positions: Sequence[int], group: int = 10,
-           progress: Callable[[int], None] | None = None) -> dict[int, list[torch.Tensor]]:
+           progress: Callable[[int], None] | None = None, resume: Resume | None = None,
+           states: ReplayStates | None = None) -> dict[int, list[torch.Tensor]]:
     """Per block position p (recorded): per item, the (choices,) continuation log-likelihoods of the model
     without p, runs of at most `group` adjacent candidates stacked into one replay. `handle` is the
-    recorded model or a copy of it in another dtype (the recorded inputs are cast to it)."""
-    positions = sorted(positions)
+    recorded model or a copy of it in another dtype (the recorded inputs are cast to it). Candidates in
+    `resume` start from their own states instead, stacked `group` at a time; `states`, if given, is
+    filled with every block input each candidate's replay saw (memory: about L^2/2 block inputs)."""
+    resumed = sorted(resume.inputs) if resume else []
     runs: list[list[int]] = []
-    for p in positions:
+    for p in sorted(set(positions) - set(resumed)):
         if runs and p - runs[-1][0] < group and p == runs[-1][-1] + 1:
             runs[-1].append(p)
         else:
@@ -122,17 +153,30 @@ def replay(handle: ModelHandle, recording: Recording, positions: Sequence[int], 
     dtype = next(handle.model.parameters()).dtype
     items = recording.items
     scores = {p: [[None] * item.num_choices for item in items] for p in positions}
-    for batch, inputs in recording.batches:
+    if states is not None:
+        states[:] = [{} for _ in recording.batches]
+    for index, (batch, inputs) in enumerate(recording.batches):
         order = [(pos, choice) for unit in batch for pos, choice, _ in unit.choices]
-        for run in runs:
-            feed = iter([tiled(state.to(dtype), len(run)) for state in inputs[run[0]]])
-            dense = {i: (state.to(dtype) for state in inputs[p]) for i, p in enumerate(run)}
-            with resumed_after(handle, run[0] - 1, feed), _diagonal(handle, len(run), dense):
-                stacked = score_batch(handle, batch, recording.pad_id, final_layer, False, len(run))
-            stacked = stacked[:, 0].view(len(run), -1).cpu()
-            for copy, p in enumerate(run):
+        jobs = [(run, run[0], [tiled(state.to(dtype), len(run)) for state in inputs[run[0]]],
+                 {i: (state.to(dtype) for state in inputs[p]) for i, p in enumerate(run)}) for run in runs]
+        for first in range(0, len(resumed), group):
+            stack = resumed[first:first + group]
+            per_forward = zip(*(resume.inputs[p][index] for p in stack))
+            jobs.append((stack, resume.position, [torch.cat(inputs) for inputs in per_forward], None))
+        for candidates, start, feed, dense in jobs:
+            captured: list[list[torch.Tensor]] = []
+            capture = states is not None and start < handle.num_layers  # past the last block: nothing to see
+            with (resumed_after(handle, start - 1, iter(feed)), _capturing(handle, captured) if capture else nullcontext(),
+                  _diagonal(handle, len(candidates), dense) if dense else nullcontext()):
+                stacked = score_batch(handle, batch, recording.pad_id, final_layer, False, len(candidates))
+            stacked = stacked[:, 0].view(len(candidates), -1).cpu()
+            for copy, p in enumerate(candidates):
                 for (pos, choice), score in zip(order, stacked[copy]):
                     scores[p][pos][choice] = score
+                for offset, tensors in enumerate(captured):
+                    if start + offset > p:
+                        states[index][handle.kept[p], handle.kept[start + offset]] = [
+                            t.view(len(candidates), -1, *t.shape[1:])[copy] for t in tensors]
         if progress:
             progress(len({pos for pos, _ in order}))
     return {p: [torch.stack(per_choice) for per_choice in per_item] for p, per_item in scores.items()}

@@ -2,10 +2,12 @@
 
 The slow path (`cache=false`) re-runs the whole float32 model per candidate with the evaluator's engine
 (each context once, its KV cache shared by the choices). The fast path records every block's input
-once per batch and replays runs of adjacent candidates stacked into one forward from their first
-block, in a bfloat16 copy of the model, then re-checks the leading candidates in float32. Both plan
-on the same calibration items; this prints block forwards of the float32 model (the bfloat16 copy's
-are not counted), wall and CPU time, the wall time of each round, and whether the orders agree.
+once per round, replays runs of adjacent candidates stacked into one forward from their first block
+in a bfloat16 copy of the model (candidates before the previous round's removal resume from their
+own earlier replay), then re-checks the leading candidates in float32. Both plan on the same
+calibration items; this prints block forwards of the float32 model (a stacked forward counts once,
+and the bfloat16 copy's are not counted), wall and CPU time, the wall time of each round, and
+whether the orders agree.
 
     OMP_NUM_THREADS=1 python benchmarks/decision_cost.py --calib-items 100 -k 8   # the packaged sample
     python benchmarks/decision_cost.py --benchmark arc_easy --data-dir ../shared/data/mc --calib-items 4 -k 2

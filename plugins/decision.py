@@ -24,8 +24,9 @@ largest bfloat16 error seen in the round) of the best float32 margin so far, unt
 chosen block and its score are float32's, the other scores bfloat16's. Each round builds on the one
 before (`Round`): after removing block b, the recording re-runs from b only, and every candidate
 before b resumes from the input its own replay gave b, which the blocks in between would compute
-again (up to the rounding of differently stacked matrices). `cache=false` re-runs the whole float32 model per candidate instead (the reference the
-fast path is tested against; benchmarks/decision_cost.py times both).
+again (up to the rounding of differently stacked matrices); option `resume=false` keeps no replay
+inputs between rounds. `cache=false` re-runs the whole float32 model per candidate instead (the
+reference the fast path is tested against; benchmarks/decision_cost.py times both).
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ class DecisionOptions(ItemOptions):
     cache: bool = True  # false: the whole float32 model per candidate (the reference)
     bfloat16: bool = True  # rank in a bfloat16 copy of a float32 model, re-check the leaders in float32
     recheck_within: float = 0.02  # Decision Margin: how close to the best a bfloat16 candidate is re-checked
+    resume: bool = True  # keep the ranking replays' block inputs so the next round resumes from them
+
+
+KEPT_STATES = 6  # blocks, among the best ranked of a round, whose replay inputs the next rounds may resume from
 
 
 @dataclass(frozen=True)
@@ -75,9 +80,10 @@ def ordered_scores(outcomes: list[Outcome]) -> list[float]:
 @dataclass
 class Round:
     """What one round of iterative decision pruning keeps for the next: the model's recording (its own
-    dtype) and the block inputs its ranking replays saw. After the next removal (block `removed`), the
-    recording is re-run from that block only, and candidates before it resume from their replay's
-    input there: the blocks in between see exactly what they saw the round before."""
+    dtype) and the block inputs its ranking replays saw at the blocks ranked best (the next removal is
+    one of them). After the next removal (block `removed`), the recording is re-run from that block
+    only, and candidates before it resume from their replay's input there: the blocks in between would
+    compute it again."""
 
     kept: tuple[int, ...]
     recording: Recording
@@ -85,7 +91,8 @@ class Round:
     removed: int | None = None
     resume: dict[int, list[list[torch.Tensor]]] = field(default_factory=dict)  # original index -> per batch
 
-    def next(self, handle: ModelHandle) -> Round:
+    def after_removal(self, handle: ModelHandle) -> Round:
+        """The round of `handle`, this round's model less one block."""
         removed = (set(self.kept) - set(handle.kept)).pop()
         resume = {p: [batch[p, removed] for batch in self.states] for p in handle.kept
                   if p < removed and self.states and all((p, removed) in batch for batch in self.states)}
@@ -93,18 +100,26 @@ class Round:
         return Round(handle.kept, recorded_without(handle, self.recording, self.kept.index(removed)), carried,
                      removed, resume)
 
-    def ranked(self, handle: ModelHandle, positions: list[int]) -> dict[int, list[torch.Tensor]]:
+    def ranked(self, handle: ModelHandle, positions: list[int], keep: bool) -> dict[int, list[torch.Tensor]]:
         """Choice scores without each block at `positions`, replayed in `handle` (this model or a copy in
-        another dtype), resuming where the previous round allows; keeps the new block inputs."""
+        another dtype), resuming where the previous round allows; with `keep`, keeps the block inputs
+        the replays saw (about L^2/2 of them until `keep_states_at` trims them)."""
         resume = None
         if self.removed is not None:
             inputs = {p: self.resume[self.kept[p]] for p in positions if self.kept[p] in self.resume}
             resume = Resume(sum(k < self.removed for k in self.kept), inputs) if inputs else None
-        states: ReplayStates = []
+        states: ReplayStates | None = [] if keep else None
         scores = replay(handle, self.recording, positions, resume=resume, states=states)
-        self.states = [{**carried, **new} for carried, new in zip(self.states or [{}] * len(states), states)]
+        carried = self.states or [{}] * len(self.recording.batches)
+        self.states = [{**old, **new} for old, new in zip(carried, states)] if keep else []
         self.resume = {}
         return scores
+
+    def keep_states_at(self, blocks: set[int]) -> None:
+        """Keep only the states at `blocks` (original indices), copied out of the stacked replays' tensors
+        so those can be freed."""
+        self.states = [{key: [t.clone() for t in value] for key, value in batch.items() if key[1] in blocks}
+                       for batch in self.states]
 
 
 class Decision(Scorer):
@@ -154,7 +169,9 @@ class Decision(Scorer):
         ranking = _bfloat16_copy(ctx.handle) if self.options.bfloat16 and not exact else None
         if ranking is None and exact:
             return self._judged(replay(ctx.handle, current.recording, positions), positions)
-        ranked = self._judged(current.ranked(ranking or ctx.handle, positions), positions)
+        ranked = self._judged(current.ranked(ranking or ctx.handle, positions, self.options.resume), positions)
+        best = sorted(ranked, key=lambda o: -o.margin)[:KEPT_STATES]
+        current.keep_states_at({ctx.handle.kept[o.position] for o in best})
         if ranking is None:
             return ranked
         del ranking
@@ -175,7 +192,9 @@ class Decision(Scorer):
         if previous is None or previous.kept != handle.kept:
             one_more = (previous is not None and len(previous.kept) == len(handle.kept) + 1
                         and set(handle.kept) < set(previous.kept))
-            self._rounds[handle.model] = (previous.next(handle) if one_more
+            if not one_more:
+                self._rounds.pop(handle.model, None)  # free the old round before recording anew
+            self._rounds[handle.model] = (previous.after_removal(handle) if one_more
                                           else Round(handle.kept, record(handle, self.items(), range(handle.num_layers))))
         return self._rounds[handle.model]
 

@@ -119,20 +119,25 @@ def test_a_recording_after_one_more_removal_equals_a_fresh_one(model_type, words
 
 
 @pytest.mark.parametrize("model_type", ["llama", "gemma3_text", "gpt2"])
-def test_a_round_resumed_from_the_previous_rounds_replays_scores_as_one_candidate_per_forward(
+def test_rounds_resumed_from_earlier_rounds_replays_score_as_one_candidate_per_forward(
         model_type, words_task, tmp_path, registry):
-    from plugins.decision import Round
+    from drtframe_plugins.decision import Round
 
     handle = loaded(model_type, tmp_path, registry)
     items = load_items(resolve_benchmark(registry, str(words_task)), None, None, None)
-    first = Round(handle.kept, record(handle, items, range(handle.num_layers)))
-    first.ranked(handle, list(range(handle.num_layers)))
-    for removed in (2, handle.num_layers - 1):  # a middle block, and the last (candidates resume past it)
-        with handle.temporarily_without((removed,)) as pruned:
-            following = first.next(pruned)
-            assert sorted(following.resume) == [p for p in pruned.kept if p < removed]
-            positions = list(range(pruned.num_layers))
-            resumed = following.ranked(pruned, positions)
-            one = choice_scores_without(pruned, items, positions, cache=False)
-            for p in positions:
-                assert torch.cat(resumed[p]) == pytest.approx(torch.cat(one[p]), abs=1e-5), (removed, p)
+    first = Round(handle.kept, record(handle, items, range(handle.num_layers), budget=40))
+    first.ranked(handle, list(range(handle.num_layers)), keep=True)
+    # a middle block then an earlier one (the second round resumes from states carried over from the
+    # first), and the last block then an earlier one
+    for removals in ((3, 1), (handle.num_layers - 1, 2)):
+        current, gone = first, ()
+        for removed in removals:
+            gone += (removed,)
+            with handle.temporarily_without(gone) as pruned:
+                current = current.after_removal(pruned)
+                assert sorted(current.resume) == [p for p in pruned.kept if p < removed]
+                positions = list(range(pruned.num_layers))
+                resumed = current.ranked(pruned, positions, keep=True)
+                one = choice_scores_without(pruned, items, positions, cache=False)
+                for p in positions:
+                    assert torch.cat(resumed[p]) == pytest.approx(torch.cat(one[p]), abs=1e-5), (gone, p)

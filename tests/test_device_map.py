@@ -19,6 +19,7 @@ from drtframe.cli import cli
 from drtframe.errors import DrtframeError
 from drtframe.evaluation.items import MCItem
 from drtframe.evaluation.loglikelihood import choice_scores, choice_scores_without
+from drtframe.evaluation.stacked_replay import stacked_choice_scores_without
 from drtframe.hidden_states import recording_inputs, replaying_without
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.models.placement import parse_max_memory
@@ -193,7 +194,9 @@ def test_blocks_running_on_two_devices(tiny_llama_dir, registry):
     for got, expected in ((choice_scores(spread, items()), choice_scores(plain, items())),
                           (layer_scores(spread, items()), layer_scores(plain, items())),
                           *zip(choice_scores_without(spread, items(), range(5)).values(),
-                               choice_scores_without(plain, items(), range(5)).values())):
+                               choice_scores_without(plain, items(), range(5)).values()),
+                          *zip(stacked_choice_scores_without(spread, items(), range(5)).values(),
+                               stacked_choice_scores_without(plain, items(), range(5)).values())):
         for g, e in zip(got, expected):
             torch.testing.assert_close(g, e, **tolerance)
     calibration = torch.randint(2, 96, (6, 16), generator=torch.Generator().manual_seed(0))

@@ -56,9 +56,12 @@ def _diagonal(handle: ModelHandle, copies: int, dense: dict[int, Iterator[torch.
             hidden = entering.pop(i)
             rows = hidden.shape[0] // copies
             out = output if isinstance(output, torch.Tensor) else output[0]
-            parts = [out[:i * rows], hidden[i * rows:(i + 1) * rows]]
-            if i + 1 < copies:
-                parts.append(tiled(next(dense[i + 1]), copies - i - 1))
+            parts = [out[:i * rows], hidden[i * rows:(i + 1) * rows].to(out.device)]  # a device map moves
+            if i + 1 < copies:  # inputs inside forward: the block's input may sit on the previous block's device
+                later = next(dense[i + 1], None)
+                if later is None:
+                    raise RuntimeError("stacked replay: more forwards than recorded block inputs")
+                parts.append(tiled(later.to(out.device), copies - i - 1))
             return with_hidden_out(output, torch.cat(parts))
         return layer.register_forward_hook(hook, with_kwargs=True)
 
@@ -135,6 +138,18 @@ def _capturing(handle: ModelHandle, captured: list[list[torch.Tensor]]) -> Itera
         yield
 
 
+def _jobs(runs, resumed, group, resume, index, inputs, dtype):
+    """Per stacked replay of one batch, made when it runs (feeds are big): its candidates, the block it
+    starts at, the inputs fed there per forward and, for a diagonal run, the recorded dense inputs."""
+    for run in runs:
+        yield (run, run[0], (tiled(state.to(dtype), len(run)) for state in inputs[run[0]]),
+               {i: (state.to(dtype) for state in inputs[p]) for i, p in enumerate(run)})
+    for first in range(0, len(resumed), group):
+        stack = resumed[first:first + group]
+        per_forward = zip(*(resume.inputs[p][index] for p in stack))
+        yield stack, resume.position, (torch.cat(states).to(dtype) for states in per_forward), None
+
+
 def replay(handle: ModelHandle, recording: Recording, positions: Sequence[int], group: int = 10,
            progress: Callable[[int], None] | None = None, resume: Resume | None = None,
            states: ReplayStates | None = None) -> dict[int, list[torch.Tensor]]:
@@ -157,16 +172,11 @@ def replay(handle: ModelHandle, recording: Recording, positions: Sequence[int], 
         states[:] = [{} for _ in recording.batches]
     for index, (batch, inputs) in enumerate(recording.batches):
         order = [(pos, choice) for unit in batch for pos, choice, _ in unit.choices]
-        jobs = [(run, run[0], [tiled(state.to(dtype), len(run)) for state in inputs[run[0]]],
-                 {i: (state.to(dtype) for state in inputs[p]) for i, p in enumerate(run)}) for run in runs]
-        for first in range(0, len(resumed), group):
-            stack = resumed[first:first + group]
-            per_forward = zip(*(resume.inputs[p][index] for p in stack))
-            jobs.append((stack, resume.position, [torch.cat(inputs) for inputs in per_forward], None))
-        for candidates, start, feed, dense in jobs:
+        for candidates, start, feed, dense in _jobs(runs, resumed, group, resume, index, inputs, dtype):
             captured: list[list[torch.Tensor]] = []
             capture = states is not None and start < handle.num_layers  # past the last block: nothing to see
-            with (resumed_after(handle, start - 1, iter(feed)), _capturing(handle, captured) if capture else nullcontext(),
+            # capture before _diagonal's hooks slice the rows: a state is the whole input
+            with (resumed_after(handle, start - 1, feed), _capturing(handle, captured) if capture else nullcontext(),
                   _diagonal(handle, len(candidates), dense) if dense else nullcontext()):
                 stacked = score_batch(handle, batch, recording.pad_id, final_layer, False, len(candidates))
             stacked = stacked[:, 0].view(len(candidates), -1).cpu()
@@ -188,6 +198,7 @@ def stacked_choice_scores_without(handle: ModelHandle, items: Sequence[MCItem], 
     """Per block position p: per item, the (choices,) continuation log-likelihoods of the model without p.
 
     The same numbers as `choice_scores_without` (up to the rounding of taller matrices), with runs of
-    at most `group` adjacent candidates stacked into one replay.
+    at most `group` adjacent candidates stacked into one replay: the one-call form of `record` and
+    `replay` (the decision scorer calls those itself, to share a recording).
     """
     return replay(handle, record(handle, items, positions, budget), positions, group, progress)

@@ -40,6 +40,7 @@ _EXPORTS = {
     "get_path": ".architecture",
     "hookimpl": ".hookspecs",
     "layer_scores": ".probing.lens",
+    "lens_profile": ".probing.lens",
     "model_max_length": ".evaluation.loglikelihood",
     "resumed_after": ".hidden_states",
     "run_blocks": ".hidden_states",

@@ -83,10 +83,9 @@ Status = Callable[[str], None]
 
 def probe_profile(handle: ModelHandle, items: list[MCItem], readout: str = "logit"):
     """The decision profile of `handle` on `items` through the `readout` lens."""
-    from .probing.lens import layer_scores
-    from .probing.profile import decision_profile
+    from .probing.lens import lens_profile
 
-    return decision_profile(layer_scores(handle, items, readout=readout), [item.gold for item in items])
+    return lens_profile(handle, items, readout)
 
 
 def final_profile(handle: ModelHandle, items: list[MCItem]):

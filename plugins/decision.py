@@ -41,7 +41,7 @@ import torch
 
 from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, Options, PrunePlan, Schedule,
                       ScheduleStopped, Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl,
-                      layer_scores, scores_in_original_numbering)
+                      lens_profile, scores_in_original_numbering)
 from drtframe.evaluation.stacked_replay import Recording, ReplayStates, Resume, record, recorded_without, replay
 
 
@@ -155,8 +155,7 @@ class Decision(Scorer):
         key = (ctx.handle.kept, readout)
         if key not in self._profiles:
             items = self.items()
-            self._profiles[key] = decision_profile(layer_scores(ctx.handle, items, readout=readout),
-                                                   [item.gold for item in items])
+            self._profiles[key] = lens_profile(ctx.handle, items, readout)
         return self._profiles[key]
 
     def outcomes(self, ctx: ScoringContext, positions: list[int] | None = None, exact: bool = False) -> list[Outcome]:

@@ -173,3 +173,24 @@ def test_lens_chunking_changes_nothing(registry):
     chunked = choice_scores(handle, items(), lens_readout(handle, max_logits=VOCAB), hidden=True)
     for a, b in zip(whole, chunked):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gemma3_text"])
+def test_relative_lens_scores_differ_from_log_probabilities_by_one_constant_per_item_and_layer(model_type, registry):
+    from drtframe.evaluation.loglikelihood import choice_scores
+    from drtframe.probing.lens import lens_profile, lens_readout
+
+    handle = handle_for(model_type, registry)
+    shared = [item for item in items() if len(set(item.contexts)) == 1]  # one-token and longer choices
+    absolute = layer_scores(handle, shared)
+    relative = choice_scores(handle, shared, lens_readout(handle, relative=True), hidden=True)
+    for a, r in zip(absolute, relative):
+        offset = r - a
+        assert (offset - offset[0]).abs().max() < 2e-3  # the bfloat16 normaliser's rounding
+        assert offset[:, :-1].abs().max() > 1  # the normaliser really is left out before the last layer
+        assert offset[:, -1].abs().max() == 0  # the last layer is the model's own output
+    for subset in (shared, items()):  # items() has one whose choices vary the context: no shortcut there
+        expected = decision_profile(layer_scores(handle, subset), [item.gold for item in subset])
+        got = lens_profile(handle, subset)
+        assert got.acc == expected.acc
+        assert got.decision_margin == pytest.approx(expected.decision_margin, abs=1e-3)

@@ -48,8 +48,9 @@ def command(model, method, remove, layers, options, calibration, batch_size, out
 
     For deployment, drtframe recommends --method decision (the Decision Margin without each block, on
     MC items of your task: -o benchmark=...): on SmolLM2-135M and Gemma-3-270M it kept the most
-    accuracy on average at 40% of the blocks removed. --method perplexity@guarded plans faster and
-    came close. docs/decision.md has the evidence.
+    accuracy on average at 40% of the blocks removed (planning 8 removals on 100 items took 9
+    minutes for SmolLM2 on 2 CPU cores). --method perplexity@guarded plans faster and came close.
+    docs/decision.md has the evidence.
     """
     from ..calibration_items import ItemWindow
     from ..options import parse_option_pairs

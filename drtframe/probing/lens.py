@@ -18,6 +18,7 @@ from ..evaluation.items import MCItem
 from ..evaluation.loglikelihood import choice_scores, distinct_positions, final_layer
 from ..models.handle import ModelHandle
 from ..models.placement import head_parameters
+from .profile import DecisionProfile, decision_profile
 from .tuned_lens import READOUTS, TunedLens, tuned_lens_for
 
 LENS_LOGITS = 100_000_000  # most vocabulary logits (rows x vocab) held at once: 400 MB in float32
@@ -27,7 +28,7 @@ EXACT_ROWS = 256  # rows whose top logits are gathered at once (256 x 32 x hidde
 
 
 def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool = False,
-                 tuned: TunedLens | None = None):
+                 tuned: TunedLens | None = None, relative: bool = False):
     """A readout returning one column per decoder layer (block outputs, in order).
 
     A read is log p(target) = z[target] - logsumexp(z) with z = W_U norm_f(h). The target logit is a
@@ -39,7 +40,11 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
     last and projected together, in chunks holding at most `max_logits` logits: on CPU the product
     is bound by streaming W_U from memory, so one large product beats one small product per layer.
     With a `tuned` lens each block's output goes through its translator first (the tuned readout), so
-    the readout belongs to `handle`: build one per pruned model.
+    the readout belongs to `handle`: build one per pruned model. `relative` leaves out the normaliser
+    of each choice's first token, which every choice of an item reads at the same position (the
+    context's last): scores then differ from log-probabilities by one constant per item and layer,
+    which a softmax over choices (the decision profile) cancels. For one-token continuations (the
+    letter format) no vocabulary product remains, which matters with Gemma's 262k-token vocabulary.
     """
     model = handle.model
     norm, head = handle.final_norm, model.get_output_embeddings()
@@ -52,6 +57,11 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
 
     rows_at_once = max(1, max_logits // head.out_features)
 
+    def logit(normed: torch.Tensor, reads: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+        """The (capped) logit of `wanted` at rows `reads` of `normed`, float32."""
+        z = (normed[reads].float() * weight[wanted].float()).sum(-1)
+        return capped(z if bias is None else z + bias[wanted].float())
+
     def logprobs(normed: torch.Tensor, reads: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
         """log p(wanted) at rows `reads` of `normed`, float32."""
         if cast is None:  # whole float32 logits, as the model computes them
@@ -62,9 +72,7 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
                 inside = (reads >= start) & (reads < start + len(logits))
                 target[inside] = logits[reads[inside] - start, wanted[inside]]
             return target - lse[reads]
-        z = (normed[reads].float() * weight[wanted].float()).sum(-1)
-        target = capped(z if bias is None else z + bias[wanted].float())
-        return target - torch.cat([normaliser(part) for part in normed.split(EXACT_ROWS)])[reads]
+        return logit(normed, reads, wanted) - torch.cat([normaliser(part) for part in normed.split(EXACT_ROWS)])[reads]
 
     def normaliser(part: torch.Tensor) -> torch.Tensor:
         """logsumexp of a few rows' logits: all of them from a bfloat16 product, the largest `EXACT_TOP`
@@ -91,7 +99,9 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
         layers, count = picked.shape[:2]
         at = inverse.to(where)
         reads = (torch.arange(layers, device=where).unsqueeze(1) * count + at).reshape(-1)
-        read = logprobs(norm(picked.reshape(layers * count, -1)), reads, targets[real].to(where).repeat(layers))
+        first_tokens = bool((positions < 0).all())  # the context pass: every choice's first token
+        read = (logit if relative and first_tokens else logprobs)(
+            norm(picked.reshape(layers * count, -1)), reads, targets[real].to(where).repeat(layers))
         values = torch.zeros((layers, *mask.shape), dtype=read.dtype, device=mask.device)
         values[:, real] = read.view(layers, -1).to(mask.device)
         return torch.cat([values.sum(-1), last.T]).T
@@ -99,11 +109,12 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
     return readout
 
 
-def readout_for(handle: ModelHandle, readout: str = "logit", exact: bool = False):
+def readout_for(handle: ModelHandle, readout: str = "logit", exact: bool = False, relative: bool = False):
     """The per-layer readout called `readout` ('logit' or 'tuned', READOUTS) for `handle`."""
     if readout not in READOUTS:
         raise DrtframeError(f"unknown readout {readout!r}: choose one of {', '.join(READOUTS)}")
-    return lens_readout(handle, exact=exact, tuned=tuned_lens_for(handle) if readout == "tuned" else None)
+    return lens_readout(handle, exact=exact, tuned=tuned_lens_for(handle) if readout == "tuned" else None,
+                        relative=relative)
 
 
 def layer_scores(handle: ModelHandle, items: Sequence[MCItem], budget: int = 2048,
@@ -113,3 +124,13 @@ def layer_scores(handle: ModelHandle, items: Sequence[MCItem], budget: int = 204
     `readout` (`exact`: the normalisers of layers before the last in float32 too)."""
     return choice_scores(handle, items, readout_for(handle, readout, exact), hidden=True, budget=budget,
                          progress=progress)
+
+
+def lens_profile(handle: ModelHandle, items: Sequence[MCItem], readout: str = "logit",
+                 budget: int = 2048) -> DecisionProfile:
+    """The decision profile of `handle` on `items` through the `readout` lens, from choice-relative
+    scores (`lens_readout`'s `relative`: no normaliser for the first token of each choice) when every
+    item's choices share one context, so read their first token at one position."""
+    shared = all(len(set(item.contexts)) == 1 for item in items)
+    scores = choice_scores(handle, items, readout_for(handle, readout, relative=shared), hidden=True, budget=budget)
+    return decision_profile(scores, [item.gold for item in items])

@@ -8,8 +8,7 @@ from ..calibration import CalibrationSpec
 from ..evaluation.items import MCItem
 from ..methods import Method
 from ..models.handle import ModelHandle
-from .lens import layer_scores
-from .profile import decision_profile
+from .lens import lens_profile
 from .report import profile_entry
 
 
@@ -18,13 +17,12 @@ def trace_removals(handle: ModelHandle, items: Sequence[MCItem], method: Method,
                    status: Callable[[str], None] = lambda message: None, readout: str = "logit") -> list[dict]:
     """The profile after 0, 1, ..., k removals in the order `method` removes blocks."""
     plan = method.plan(handle, k, calibration, batch_size)
-    gold = [item.gold for item in items]
     steps = []
     for count in range(k + 1):
         removed = tuple(plan.order[:count])
         with handle.temporarily_without(removed) as pruned:
             status(f"trace: probing with {count}/{k} blocks removed")
-            profile = decision_profile(layer_scores(pruned, items, readout=readout), gold)
+            profile = lens_profile(pruned, items, readout)
             steps.append({"removed_count": count, "removed": list(removed), "kept": list(pruned.kept),
                           "acc": list(profile.acc), "decision_margin": list(profile.decision_margin),
                           "final_acc": profile.acc[-1], **profile_entry(profile, pruned.kept)})

@@ -41,6 +41,11 @@ class Unit:
     choices: list[tuple[int, int, tuple[int, ...]]] = field(default_factory=list)
 
 
+def pad_token(tokenizer) -> int:
+    """The id batches are padded with: the tokenizer's pad token, else its end of sequence."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
 def model_max_length(model) -> int:
     """The context size lm-eval's HFLM would use for this model."""
     for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
@@ -246,9 +251,8 @@ def _collect(handle: ModelHandle, items: Sequence[MCItem], budget: int, progress
              scored: Callable[[list[Unit], int], dict[Any, torch.Tensor]]) -> dict[Any, list[torch.Tensor]]:
     """Run `scored(batch, pad_id)` (one (choices, columns) tensor per key) over every batch; per key,
     per item, a (choices, columns) tensor."""
-    tokenizer = handle.tokenizer
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    units = build_units(tokenizer, items, model_max_length(handle.model))
+    pad_id = pad_token(handle.tokenizer)
+    units = build_units(handle.tokenizer, items, model_max_length(handle.model))
     results: dict[Any, list[list[torch.Tensor | None]]] = {}
     remaining = [item.num_choices for item in items]
     for batch in batches(units, budget):

@@ -24,7 +24,8 @@ import torch
 from ..hidden_states import hidden_in, hooked, with_hidden_out, recording_inputs, resumed_after
 from ..models.handle import ModelHandle
 from .items import MCItem
-from .loglikelihood import Unit, batches, build_units, final_layer, model_max_length, read_nothing, score_batch, tiled
+from .loglikelihood import (Unit, batches, build_units, final_layer, model_max_length, pad_token, read_nothing,
+                            score_batch, tiled)
 
 
 # Stacked forwards are already tall, so padding costs more than small forwards do: one ranking of 30
@@ -89,8 +90,7 @@ class Recording:
 def record(handle: ModelHandle, items: Sequence[MCItem], positions: Sequence[int], budget: int = 2048) -> Recording:
     """Run the model over `items` (batches cut by `budget` padded tokens), keeping the input of every
     block at `positions` (memory: tokens x hidden size per position, in the model's dtype)."""
-    tokenizer = handle.tokenizer
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    tokenizer, pad_id = handle.tokenizer, pad_token(handle.tokenizer)
     recorded = []
     for batch in batches(build_units(tokenizer, items, model_max_length(handle.model)), budget, REPLAY_SLACK):
         with recording_inputs(handle, positions) as inputs:

@@ -42,6 +42,7 @@ _EXPORTS = {
     "layer_scores": ".probing.lens",
     "lens_profile": ".probing.lens",
     "model_max_length": ".evaluation.loglikelihood",
+    "rechecked": ".scoring",
     "resumed_after": ".hidden_states",
     "run_blocks": ".hidden_states",
     "scores_in_original_numbering": ".schedule",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import torch
 
@@ -56,6 +56,30 @@ class Scorer(PluginClass):
         """
         single = self.score(ctx)
         return [sum(single[i:i + n]) for i in range(len(single) - n + 1)]
+
+
+T = TypeVar("T")
+
+
+def rechecked(ranked: Mapping[int, float], measure: Callable[[list[int]], Mapping[int, T]],
+              value: Callable[[T], float], within: float) -> dict[int, T]:
+    """Exact measurements of the candidates a cheaper ranking leaves close to the best (lower is better).
+
+    `ranked` holds each position's cheap value (a bfloat16 copy's); `measure(positions)` measures some
+    exactly, `value` reads the comparable number from a measurement. Every candidate whose cheap value
+    is within `within` of the best exact value so far is measured, until none is left; `within` widens
+    to twice the largest cheap-vs-exact difference seen, so a ranking that errs more is trusted less.
+    A candidate left unmeasured is one the ranking puts further from the best than that margin.
+    """
+    exact: dict[int, T] = {}
+    while True:
+        bar = min((value(m) for m in exact.values()), default=min(ranked.values()))
+        error = max((abs(ranked[p] - value(m)) for p, m in exact.items()), default=0.0)
+        margin = max(within, 2 * error)
+        close = [p for p, v in ranked.items() if p not in exact and v <= bar + margin]
+        if not close:
+            return exact
+        exact.update(measure(close))
 
 
 def _scores_problem(scores: object, ctx: ScoringContext) -> str | None:

@@ -31,7 +31,6 @@ reference the fast path is tested against; benchmarks/decision_cost.py times bot
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -41,7 +40,7 @@ import torch
 
 from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, Options, PrunePlan, Schedule,
                       ScheduleStopped, Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl,
-                      lens_profile, scores_in_original_numbering)
+                      lens_profile, rechecked, scores_in_original_numbering)
 from drtframe.evaluation.stacked_replay import Recording, ReplayStates, Resume, record, recorded_without, replay
 
 
@@ -165,7 +164,7 @@ class Decision(Scorer):
         if not self.options.cache:
             return self._judged(choice_scores_without(ctx.handle, self.items(), positions, cache=False), positions)
         current = self._round(ctx.handle)
-        ranking = _bfloat16_copy(ctx.handle) if self.options.bfloat16 and not exact else None
+        ranking = ctx.handle.bfloat16_copy() if self.options.bfloat16 and not exact else None
         if ranking is None and exact:
             return self._judged(replay(ctx.handle, current.recording, positions), positions)
         ranked = self._judged(current.ranked(ranking or ctx.handle, positions, self.options.resume), positions)
@@ -175,15 +174,13 @@ class Decision(Scorer):
             return ranked
         del ranking
         ranked = {o.position: replace(o, exact=False) for o in ranked}
-        exact: dict[int, Outcome] = {}
-        while True:
-            bar = max((o.margin for o in exact.values()), default=max(o.margin for o in ranked.values()))
-            error = max((abs(ranked[p].margin - o.margin) for p, o in exact.items()), default=0.0)
-            within = max(self.options.recheck_within, 2 * error)  # wider if bfloat16 erred more here
-            close = [p for p in positions if p not in exact and ranked[p].margin >= bar - within]
-            if not close:
-                return [exact.get(p, ranked[p]) for p in positions]
-            exact.update((o.position, o) for o in self._judged(replay(ctx.handle, current.recording, close), close))
+
+        def measured(close: list[int]) -> dict[int, Outcome]:
+            return {o.position: o for o in self._judged(replay(ctx.handle, current.recording, close), close)}
+
+        exact = rechecked({p: -o.margin for p, o in ranked.items()}, measured, lambda o: -o.margin,
+                          self.options.recheck_within)
+        return [exact.get(p, ranked[p]) for p in positions]
 
     def _round(self, handle: ModelHandle) -> Round:
         """This model's round: recorded once, and after one more removal built from the previous round."""
@@ -207,14 +204,6 @@ class Decision(Scorer):
 
     def score(self, ctx: ScoringContext) -> list[float]:
         return ordered_scores(self.outcomes(ctx))
-
-
-def _bfloat16_copy(handle: ModelHandle) -> ModelHandle | None:
-    """A bfloat16 copy of a float32 model in memory, to rank candidates at about twice the speed; None for
-    any other model (already reduced, or with weights a device map keeps off-device)."""
-    if handle.offloaded or next(handle.model.parameters()).dtype != torch.float32:
-        return None
-    return replace(handle, model=copy.deepcopy(handle.model).to(torch.bfloat16))
 
 
 class DecisionGuided(Decision):

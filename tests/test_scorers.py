@@ -15,7 +15,7 @@ from drtframe.errors import DrtframeError
 from drtframe.hidden_states import block_inputs, count_block_forwards, resumed_after
 from drtframe.methods import find_architecture, resolve_method
 from drtframe.models.handle import ModelHandle
-from drtframe.scoring import ScoringContext
+from drtframe.scoring import ScoringContext, rechecked
 from test_architectures import hand_pruned
 from tiny_models import CONFIGS, VOCAB, tiny_model, tiny_tokenizer
 
@@ -118,21 +118,54 @@ def test_angular_distance_refuses_a_run_length_that_disagrees(registry):
         method(registry, "angular_distance@one_shot", n=2).scorer.score(ctx)
 
 
-@pytest.mark.parametrize("cache", [True, False])
-def test_perplexity_is_the_nll_with_the_block_deleted(cache, registry):
+EXACT = [{"cache": True, "bfloat16": False}, {"cache": False}]  # every candidate in float32
+
+
+@pytest.mark.parametrize("options", EXACT, ids=["cached", "rerun"])
+def test_perplexity_is_the_nll_with_the_block_deleted(options, registry):
     model = tiny_model("llama")
     ids = calibration()
     expected = [nll(hand_pruned(model, (layer,)), ids) for layer in range(model.config.num_hidden_layers)]
-    chosen = method(registry, "perplexity", cache=cache)
+    chosen = method(registry, "perplexity", **options)
     assert chosen.name == "perplexity@iterative"
     assert chosen.scorer.score(ctx_for(handle_of(model, registry))) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("model_type", sorted(CONFIGS))
+def test_bfloat16_ranking_measures_the_leaders_in_float32(model_type, registry):
+    """The default ranks in bfloat16, then re-measures in float32 every candidate near the best: the
+    lowest score is float32's and belongs to float32's best block; the others are bfloat16's."""
+    handle = handle_of(tiny_model(model_type), registry)
+    ranked = method(registry, "perplexity").scorer.score(ctx_for(handle))
+    exact = method(registry, "perplexity", bfloat16=False).scorer.score(ctx_for(handle))
+    best = min(range(len(exact)), key=exact.__getitem__)
+    assert min(range(len(ranked)), key=ranked.__getitem__) == best
+    assert ranked[best] == pytest.approx(exact[best], rel=1e-6)
+    assert ranked == pytest.approx(exact, abs=0.05)  # bfloat16's rounding of a mean NLL
+    assert next(handle.model.parameters()).dtype == torch.float32
+
+
+def test_rechecked_measures_every_candidate_the_ranking_puts_near_the_best():
+    ranked = {0: 1.00, 1: 1.01, 2: 1.10, 3: 1.50}
+    truth = {0: 1.05, 1: 1.00, 2: 1.20, 3: 1.04}  # the ranking erred by 0.46 on block 3
+    calls = []
+
+    def measure(close):
+        calls.append(close)
+        return {p: truth[p] for p in close}
+
+    exact = rechecked(ranked, measure, float, within=0.02)
+    assert calls[0] == [0, 1]  # within 0.02 of the best ranked value
+    # errors of 0.05 and 0.01 widen the margin to 0.1 around the best exact value (1.00): block 2 is in
+    assert 2 in exact and 3 not in exact
+    assert min(exact, key=exact.get) == 1
 
 
 @pytest.mark.parametrize("model_type", sorted(CONFIGS))
 def test_cached_skipping_matches_rerunning_on_every_architecture(model_type, registry):
     handle = handle_of(tiny_model(model_type), registry)
     ctx = ctx_for(handle)
-    cached = method(registry, "perplexity", cache=True).scorer.score(ctx)
+    cached = method(registry, "perplexity", bfloat16=False).scorer.score(ctx)
     rerun = method(registry, "perplexity", cache=False).scorer.score(ctx)
     assert cached == pytest.approx(rerun, rel=1e-5)
 
@@ -158,10 +191,10 @@ def test_iterative_order_is_greedy_and_the_same_with_and_without_cache(registry)
         removed.append(min(candidates, key=lambda j: nll(hand_pruned(model, tuple(removed) + (j,)), ids)))
     handle = handle_of(model, registry)
     orders = []
-    for cache in (True, False):
-        chosen = method(registry, "perplexity", cache=cache)
+    for options in ({}, *EXACT):
+        chosen = method(registry, "perplexity", **options)
         orders.append(chosen.schedule.plan(chosen.scorer, ctx_for(handle), 3).order)
-    assert orders == [tuple(removed)] * 2
+    assert orders == [tuple(removed)] * 3
     assert handle.num_layers == 8
 
 
@@ -169,7 +202,7 @@ def test_caching_costs_the_predicted_block_forwards(registry):
     handle = handle_of(deep_llama(), registry)
     counts = {}
     for cache in (True, False):
-        chosen = method(registry, "perplexity", cache=cache)
+        chosen = method(registry, "perplexity", cache=cache, bfloat16=False)
         with count_block_forwards(handle) as counter:
             chosen.schedule.plan(chosen.scorer, ctx_for(handle), 3)
         counts[cache] = counter.count

@@ -30,6 +30,10 @@ class Method:
         readouts = (getattr(self.scorer.options, "readout", None), getattr(self.schedule.options, "readout", None))
         return "tuned" in readouts
 
+    def calibration(self, spec: CalibrationSpec) -> CalibrationSpec:
+        """`spec` with the sizes it leaves open taken from the scorer (`Scorer.calibration_size`)."""
+        return spec.sized(self.scorer.calibration_size)
+
     def plan(self, handle: ModelHandle, k: int, calibration: CalibrationSpec, batch_size: int = 8,
              status: Callable[[str], None] = lambda message: None) -> PrunePlan:
         """Choose `k` layers of `handle` to remove, tokenising `calibration` if the scorer reads data.
@@ -45,7 +49,7 @@ class Method:
         tokens = None
         if self.scorer.needs_calibration:
             status(f"tokenising calibration text {calibration.source}")
-            tokens = calibration_tokens(calibration, handle.tokenizer)
+            tokens = calibration_tokens(self.calibration(calibration), handle.tokenizer)
         chosen = 0
 
         def progress(steps: int) -> None:

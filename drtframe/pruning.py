@@ -198,7 +198,8 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
         "source_model": request.model.source,
         "method": method.name if method else "manual",
         "options": dict(request.options),
-        "calibration": request.calibration.as_dict() if calibrated or healer else None,
+        "calibration": (method.calibration(request.calibration) if calibrated else request.calibration).as_dict()
+        if calibrated or healer else None,
         "calibration_items": scorer_items(method.scorer) if method else None,
         "readout": request.readout,
         "decision_guard": guard,

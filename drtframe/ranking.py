@@ -36,7 +36,7 @@ class ScoreResult:
     @property
     def calibration(self) -> CalibrationSpec | None:
         """The calibration the scores rest on, None for scorers that read no data."""
-        return self.request.calibration if self.method.scorer.needs_calibration else None
+        return self.method.calibration(self.request.calibration) if self.method.scorer.needs_calibration else None
 
     def to_json(self) -> dict:
         """Scores (one per original layer, None where a schedule gives none) and the removal order."""

@@ -38,11 +38,13 @@ class ScoringContext:
 class Scorer(PluginClass):
     """Base class of importance scorers. Subclass, set `name`, implement `score`.
 
-    Set `needs_calibration` when `score` reads `ctx.batches()`; commands then load calibration text.
+    Set `needs_calibration` when `score` reads `ctx.batches()`; commands then load calibration text,
+    `calibration_size` (samples, tokens each) of it unless the user says otherwise (None: 64 x 256).
     """
 
     default_schedule: ClassVar[str] = "one_shot"
     needs_calibration: ClassVar[bool] = False
+    calibration_size: ClassVar[tuple[int, int] | None] = None
 
     @abstractmethod
     def score(self, ctx: ScoringContext) -> list[float]:

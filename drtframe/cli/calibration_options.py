@@ -6,7 +6,14 @@ import functools
 
 import click
 
-from ..calibration import CalibrationSpec
+from ..calibration import DEFAULT_SIZE, CalibrationSpec
+
+
+def _size_help(text: str, fallback: int, default: int | None) -> str:
+    """Help for a size: a fixed default shows itself; an open one says whose default applies."""
+    if default is not None:
+        return text
+    return f"{text}  [default: the scorer's own size if it has one (perplexity's: see docs/scorers.md), else {fallback}]"
 
 
 def calibration_options(func=None, *, default: CalibrationSpec = CalibrationSpec()):
@@ -22,10 +29,10 @@ def calibration_options(func=None, *, default: CalibrationSpec = CalibrationSpec
                   help="Calibration text for scorers that read data: the hub's WikiText-2 test split, its first "
                        "128 KiB shipped with drtframe (same chunks while they fit; no hub needed), or a text file. "
                        "It is tokenised once and cut into consecutive chunks from its start.")
-    @click.option("--n-samples", type=int, default=default.n_samples, show_default=True,
-                  help="How many chunks (the first ones) to use.")
-    @click.option("--seq-len", type=int, default=default.seq_len, show_default=True,
-                  help="Tokens per chunk.")
+    @click.option("--n-samples", type=int, default=default.n_samples, show_default=default.n_samples is not None,
+                  help=_size_help("How many chunks (the first ones) to use.", DEFAULT_SIZE[0], default.n_samples))
+    @click.option("--seq-len", type=int, default=default.seq_len, show_default=default.seq_len is not None,
+                  help=_size_help("Tokens per chunk.", DEFAULT_SIZE[1], default.seq_len))
     @click.option("--batch-size", type=int, default=8, show_default=True, help="Chunks per forward pass.")
     @functools.wraps(func)
     def wrapper(*args, source, n_samples, seq_len, **kwargs):

@@ -79,7 +79,7 @@ def plan_keys(method: Method, budgets: tuple[int, ...], calibration: Calibration
     calibrated = method.scorer.needs_calibration
     key = {**base_key, "kind": "sequence", "method": method.name, "options": method.scorer.options.model_dump(),
            "schedule_options": method.schedule.options.model_dump(),
-           "calibration": calibration_identity(calibration) if calibrated else None,
+           "calibration": calibration_identity(method.calibration(calibration)) if calibrated else None,
            "batch_size": batch_size if calibrated else None, "calibration_items": scorer_items(method.scorer),
            **({"lens": settings_key()} if method.reads_tuned_lens else {})}
     if method.schedule.prefix_consistent:
@@ -105,5 +105,5 @@ def method_outcome(name: str, method: Method, budgets: tuple[int, ...], calibrat
     stop = next((e for e in entries.values() if e["stopped_after"] is not None), None)
     return MethodOutcome(name, method.name, prefix, tuple(last["order"]), by_budget,
                          stop["stopped_after"] if stop else None, stop["message"] if stop else None,
-                         calibration.as_dict() if method.scorer.needs_calibration else None,
+                         method.calibration(calibration).as_dict() if method.scorer.needs_calibration else None,
                          scorer_items(method.scorer), schedule_record=last.get("record"))

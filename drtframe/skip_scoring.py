@@ -3,34 +3,61 @@
 Skipping block j leaves blocks 0..j-1 untouched, so their work is shared: one forward per batch
 caches the input of every block, and the candidate j then runs only blocks j+1.. from the cached
 input of j. Per round that is L + L(L-1)/2 + 1 block forwards instead of L(L-1) for re-running the
-whole model once per candidate; the iterative schedule pays it once per removal. The cache lives
-for one batch, so memory grows with the batch, not with the calibration set.
+whole model once per candidate; the iterative schedule pays it once per removal.
 
 A float32 model ranks the candidates in a bfloat16 copy (about twice as fast on CPU), then measures
 in float32 every candidate whose bfloat16 loss is within `recheck_within` of the best float32 loss
 so far (`drtframe.scoring.rechecked`): the block a schedule removes, and its score, are float32's;
-the other scores are bfloat16's. Option `bfloat16=false` measures every candidate in float32;
-`cache=false` re-runs the whole model per candidate instead (same scores as `bfloat16=false`: the
-reference that checks both shortcuts).
+the other scores are bfloat16's. Each ranking builds on the one before: it keeps the input its
+replay of candidate j gave each of the `KEPT_BLOCKS` best-ranked blocks, and once block b of those
+is removed, candidate j < b resumes from its input to b instead of running the blocks between
+again (`Carried`). Option `resume=false` keeps nothing between rounds; `bfloat16=false` measures
+every candidate in float32; `cache=false` re-runs the whole model per candidate instead (same scores
+as `bfloat16=false`: the reference that checks the shortcuts).
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import replace
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from typing import ClassVar
+from weakref import WeakKeyDictionary
 
 import torch
 
-from .hidden_states import block_inputs, resumed_after
+from .hidden_states import block_inputs, hidden_in, hooked, resumed_after
+from .models.handle import ModelHandle
 from .options import Options
 from .scoring import Scorer, ScoringContext, rechecked
+
+KEPT_BLOCKS = 6  # best-ranked blocks whose replay inputs a ranking keeps for the next round
+States = list[dict[tuple[int, int], torch.Tensor]]  # per batch: (candidate, block), original indices -> input
 
 
 class SkipOptions(Options):
     cache: bool = True  # false: the whole model per candidate (the reference)
     bfloat16: bool = True  # rank in a bfloat16 copy of a float32 model, re-check the leaders in float32
     recheck_within: float = 0.02  # loss: how close to the best a bfloat16 candidate is re-checked
+    resume: bool = True  # keep replay inputs at the best-ranked blocks for the next round
+
+
+@dataclass(frozen=True)
+class Carried:
+    """Replay inputs a ranking of the model with blocks `kept` left for the next round."""
+
+    kept: tuple[int, ...]
+    states: States
+
+    def resume(self, handle: ModelHandle) -> tuple[int, dict[int, list[torch.Tensor]]] | None:
+        """For `handle`, this model less one block b: the position of the first block after b, and per
+        candidate j < b the inputs (per batch) its replay gave b; None if `handle` is anything else."""
+        if len(handle.kept) != len(self.kept) - 1 or not set(handle.kept) < set(self.kept):
+            return None
+        removed = (set(self.kept) - set(handle.kept)).pop()
+        inputs = {j: [batch[j, removed] for batch in self.states] for j in handle.kept
+                  if j < removed and all((j, removed) in batch for batch in self.states)}
+        return sum(k < removed for k in handle.kept), inputs
 
 
 class SkipScorer(Scorer):
@@ -43,6 +70,10 @@ class SkipScorer(Scorer):
     needs_calibration: ClassVar[bool] = True
     Options = SkipOptions
 
+    def __init__(self, options: SkipOptions | None = None) -> None:
+        super().__init__(options)
+        self._carried: WeakKeyDictionary = WeakKeyDictionary()  # model -> Carried of its latest ranking
+
     @abstractmethod
     def loss(self, logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """One loss per sample of the batch `ids`, shape (batch,), from the skipped model's logits."""
@@ -53,24 +84,57 @@ class SkipScorer(Scorer):
         if ranking is None:
             losses = self.losses(ctx, positions)
             return [losses[p] for p in positions]
-        ranked = self.losses(replace(ctx, handle=ranking), positions)
-        del ranking
+        carried = self._carried.pop(ctx.handle.model, None)
+        resume = carried.resume(ctx.handle) if carried is not None else None
+        states: States | None = [] if self.options.resume else None
+        ranked = self.losses(replace(ctx, handle=ranking), positions, resume, states)
+        del ranking, carried
+        if states is not None:
+            best = {ctx.handle.kept[p] for p in sorted(positions, key=ranked.get)[:KEPT_BLOCKS]}
+            self._carried[ctx.handle.model] = Carried(ctx.handle.kept, [
+                {key: state for key, state in batch.items() if key[1] in best} for batch in states])
         exact = rechecked(ranked, lambda close: self.losses(ctx, close), float, self.options.recheck_within)
         return [exact.get(p, ranked[p]) for p in positions]
 
     @torch.inference_mode()
-    def losses(self, ctx: ScoringContext, positions: list[int]) -> dict[int, float]:
-        """The mean calibration loss of `ctx.handle` without the block at each of `positions`."""
+    def losses(self, ctx: ScoringContext, positions: list[int],
+               resume: tuple[int, dict[int, list[torch.Tensor]]] | None = None,
+               states: States | None = None) -> dict[int, float]:
+        """The mean calibration loss of `ctx.handle` without the block at each of `positions`; candidates
+        `resume` covers start from their saved inputs; `states` (when given) gets the inputs every
+        replay gave the blocks it ran."""
         handle = ctx.handle
         totals = torch.zeros(len(positions), dtype=torch.float64)
         samples = 0
-        for ids in ctx.batches():
+        for batch, ids in enumerate(ctx.batches()):
             cached = block_inputs(handle, ids) if self.options.cache else None
+            if states is not None:
+                states.append({})
             for i, j in enumerate(positions):
-                skipped = (resumed_after(handle, j, cached[j]) if cached is not None
-                           else handle.temporarily_without((handle.kept[j],)))
-                with skipped:
+                skipped, saving = handle.temporarily_without((handle.kept[j],)), nullcontext()
+                if cached is not None:
+                    start, hidden = j, cached[j]
+                    if resume is not None and handle.kept[j] in resume[1]:
+                        start, hidden = resume[0] - 1, resume[1][handle.kept[j]][batch]
+                    skipped = resumed_after(handle, start, hidden)
+                    if states is not None:
+                        saving = _saving_inputs(handle, start, handle.kept[j], states[-1])
+                with skipped, saving:
                     logits = handle.model(input_ids=ids, use_cache=False).logits
                 totals[i] += self.loss(logits, ids).double().sum().cpu()
             samples += len(ids)
         return dict(zip(positions, (totals / samples).tolist()))
+
+
+def _saving_inputs(handle: ModelHandle, start: int, candidate: int, saved: dict[tuple[int, int], torch.Tensor]):
+    """Inside, the blocks after position `start` save their input under (candidate, block)."""
+    blocks = list(zip(handle.kept, handle.layers))[start + 1:]
+
+    def register(position, item):
+        block, layer = item
+
+        def hook(module, args, kwargs):
+            saved[candidate, block] = hidden_in(args, kwargs)
+        return layer.register_forward_pre_hook(hook, with_kwargs=True)
+
+    return hooked(blocks, register)

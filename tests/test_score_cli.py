@@ -106,6 +106,30 @@ def test_prune_passes_calibration_to_scorers_that_read_data(tiny_llama_dir, tmp_
     assert manifest["calibration"] == {"source": str(text), "n_samples": 4, "seq_len": 8}
 
 
+def test_sizes_left_open_come_from_the_scorer(tiny_llama_dir, tmp_path):
+    """perplexity asks for its own calibration size, block_influence takes 64 x 256; what the user gives
+    wins; records and prune manifests say what was used."""
+    from drtframe.calibration import DEFAULT_SIZE
+    from drtframe.plugins import load_registry
+
+    sleb = load_registry().get("scorer", "perplexity").calibration_size
+    assert sleb is not None and sleb[0] * sleb[1] < DEFAULT_SIZE[0] * DEFAULT_SIZE[1]
+    sample = ["--calibration", "wikitext2-sample"]
+    expected = {"block_influence": DEFAULT_SIZE, "perplexity": sleb}
+    for method, (n_samples, seq_len) in expected.items():
+        _, data = score(tiny_llama_dir, tmp_path, "--method", method, *sample, "-k", "1")
+        assert data["calibration"] == {"source": "wikitext2-sample", "n_samples": n_samples, "seq_len": seq_len}
+    _, data = score(tiny_llama_dir, tmp_path, "--method", "perplexity", *sample, "--n-samples", "2", "-k", "1")
+    assert data["calibration"]["n_samples"] == 2 and data["calibration"]["seq_len"] == sleb[1]
+    out = tmp_path / "pruned"
+    result = run("prune", "-m", tiny_llama_dir, "--method", "perplexity", "-k", 1, *sample, "-O", out, "--no-speed",
+                 "--heal", "linear_ls")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "drtframe.json").read_text())
+    assert manifest["calibration"]["n_samples"] == sleb[0]
+    assert manifest["healing"]["calibration"]["n_samples"] == DEFAULT_SIZE[0]  # the healer's size is the default
+
+
 def test_prune_refuses_missing_calibration_before_loading(tiny_llama_dir, tmp_path):
     result = run("prune", "-m", tiny_llama_dir, "--method", "taylor", "-k", 1, "--calibration", tmp_path / "none.txt",
                  "-O", tmp_path / "out", "--no-speed")

@@ -145,6 +145,31 @@ def test_bfloat16_ranking_measures_the_leaders_in_float32(model_type, registry):
     assert next(handle.model.parameters()).dtype == torch.float32
 
 
+def test_a_ranking_resumes_from_the_inputs_the_round_before_saved(registry):
+    """After block b goes, candidates before b start from the input their last replay gave b: the
+    same scores as a ranking from scratch, with fewer block forwards."""
+    from dataclasses import replace
+
+    from drtframe.skip_scoring import KEPT_BLOCKS
+
+    handle = handle_of(deep_llama(), registry)
+    ctx = ctx_for(handle)
+    scorer = method(registry, "perplexity").scorer
+    scorer.score(ctx)
+    (carried,) = scorer._carried.values()
+    saved = {block for batch in carried.states for _, block in batch}
+    assert len(saved) == KEPT_BLOCKS
+    removed = max(saved)  # the saved block with the most candidates before it
+    scores, counts = {}, {}
+    with handle.temporarily_without((removed,)) as pruned:
+        for resume, chosen in ((True, scorer), (False, method(registry, "perplexity", resume=False).scorer)):
+            with count_block_forwards(pruned) as counter:
+                scores[resume] = chosen.score(replace(ctx, handle=pruned))
+            counts[resume] = counter.count
+    assert scores[True] == pytest.approx(scores[False], rel=1e-6)
+    assert counts[True] < counts[False]
+
+
 def test_rechecked_measures_every_candidate_the_ranking_puts_near_the_best():
     ranked = {0: 1.00, 1: 1.01, 2: 1.10, 3: 1.50}
     truth = {0: 1.05, 1: 1.00, 2: 1.20, 3: 1.04}  # the ranking erred by 0.46 on block 3

@@ -15,7 +15,6 @@ class Perplexity(SkipScorer):
     """SLEB: mean calibration NLL (log-perplexity) with the block skipped; iterative by default."""
 
     name = "perplexity"
-    calibration_size = (16, 256)  # samples x tokens unless the user says: see docs/scorers.md
 
     def loss(self, logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Mean next-token NLL of each sample: logsumexp minus the target's logit, which reads the logits

@@ -106,7 +106,7 @@ def test_the_wikitext_sample_gives_the_default_chunks_of_the_whole_text(smollm2_
     from drtframe.calibration import CalibrationSpec, calibration_tokens, chunk_tokens
 
     tok = AutoTokenizer.from_pretrained(smollm2_dir)
-    spec = CalibrationSpec("wikitext2-sample")
+    spec = CalibrationSpec("wikitext2-sample").sized()  # the default 64 x 256
     sample = calibration_tokens(spec, tok)
     assert torch.equal(sample, chunk_tokens(tok, whole.read_text(encoding="utf-8"), spec.n_samples, spec.seq_len))
 

@@ -111,14 +111,12 @@ class SkipScorer(Scorer):
             if states is not None:
                 states.append({})
             for i, j in enumerate(positions):
-                skipped, saving = handle.temporarily_without((handle.kept[j],)), nullcontext()
-                if cached is not None:
-                    start, hidden = j, cached[j]
-                    if resume is not None and handle.kept[j] in resume[1]:
-                        start, hidden = resume[0] - 1, resume[1][handle.kept[j]][batch]
-                    skipped = resumed_after(handle, start, hidden)
-                    if states is not None:
-                        saving = _saving_inputs(handle, start, handle.kept[j], states[-1])
+                start, hidden = j, cached[j] if cached is not None else None
+                if resume is not None and handle.kept[j] in resume[1]:
+                    start, hidden = resume[0] - 1, resume[1][handle.kept[j]][batch]
+                skipped = (resumed_after(handle, start, hidden) if cached is not None
+                           else handle.temporarily_without((handle.kept[j],)))
+                saving = _saving_inputs(handle, start, handle.kept[j], states[-1]) if states is not None else nullcontext()
                 with skipped, saving:
                     logits = handle.model(input_ids=ids, use_cache=False).logits
                 totals[i] += self.loss(logits, ids).double().sum().cpu()

@@ -43,6 +43,7 @@ _EXPORTS = {
     "lens_profile": ".probing.lens",
     "model_max_length": ".evaluation.loglikelihood",
     "rechecked": ".scoring",
+    "resumable": ".hidden_states",
     "resumed_after": ".hidden_states",
     "run_blocks": ".hidden_states",
     "scores_in_original_numbering": ".schedule",

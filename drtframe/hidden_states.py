@@ -9,14 +9,16 @@ with one block skipped cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 import torch
 
 from .models.handle import ModelHandle
 
 BlockWatcher = Callable[[int, torch.Tensor, torch.Tensor], None]
+T = TypeVar("T")
 
 
 def hidden_in(args: tuple, kwargs: dict) -> torch.Tensor:
@@ -167,3 +169,21 @@ def count_block_forwards(handle: ModelHandle) -> Iterator[BlockCounter]:
 
     with hooked(handle.layers, register):
         yield counter
+
+
+def resumable(states: Sequence[Mapping[tuple[int, int], T]], kept_before: Sequence[int],
+              kept_now: Sequence[int]) -> tuple[int, dict[int, list[T]]] | None:
+    """Where a ranking of the model with blocks `kept_now` may resume the previous ranking's replays.
+
+    The previous model (`kept_before`) had one block b more, and its replay of candidate j saved, per
+    batch of `states`, its input to block k under (j, k) (original indices). Blocks before b are the
+    same in both models, so candidate j < b may start after b from its saved input to b. Returns the
+    position (in `kept_now`) of the first block after b, and per candidate j < b saved in every batch
+    its inputs per batch; None unless `kept_now` is `kept_before` less one block.
+    """
+    if len(kept_now) != len(kept_before) - 1 or not set(kept_now) < set(kept_before):
+        return None
+    removed = (set(kept_before) - set(kept_now)).pop()
+    inputs = {j: [batch[j, removed] for batch in states] for j in kept_now
+              if j < removed and states and all((j, removed) in batch for batch in states)}
+    return sum(k < removed for k in kept_now), inputs

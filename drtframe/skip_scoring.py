@@ -5,15 +5,22 @@ caches the input of every block, and the candidate j then runs only blocks j+1..
 input of j. Per round that is L + L(L-1)/2 + 1 block forwards instead of L(L-1) for re-running the
 whole model once per candidate; the iterative schedule pays it once per removal.
 
-A float32 model ranks the candidates in a bfloat16 copy (about twice as fast on CPU), then measures
-in float32 every candidate whose bfloat16 loss is within `recheck_within` of the best float32 loss
-so far (`drtframe.scoring.rechecked`): the block a schedule removes, and its score, are float32's;
-the other scores are bfloat16's. Each ranking builds on the one before: it keeps the input its
-replay of candidate j gave each of the `KEPT_BLOCKS` best-ranked blocks, and once block b of those
-is removed, candidate j < b resumes from its input to b instead of running the blocks between
-again (`Carried`). Option `resume=false` keeps nothing between rounds; `bfloat16=false` measures
-every candidate in float32; `cache=false` re-runs the whole model per candidate instead (same scores
-as `bfloat16=false`: the reference that checks the shortcuts).
+Candidates are ranked cheaply, then the leaders measured exactly. A float32 model ranks them in a
+bfloat16 copy (about twice as fast on CPU), then measures in float32 every candidate whose bfloat16
+loss is within `recheck_within` of the best float32 loss so far (`drtframe.scoring.rechecked`): the
+block a schedule removes, and its score, are float32's; the other scores are bfloat16's. A ranking
+races the candidates (`still_racing`): after each batch, a candidate whose mean paired loss
+difference from the leader exceeds `recheck_within` by RACE_SIGMAS standard errors runs no more
+batches, and its score is its mean over the batches it ran; the far-off candidates (removing the
+first or last blocks costs nats, not hundredths) stop after one batch. Each ranking builds on the one
+before: it keeps the input its replay of candidate j gave each of the `KEPT_BLOCKS` best-ranked
+blocks, and once block b of those is removed, candidate j < b resumes from its input to b instead of
+running the blocks between again (`Carried`). A model no bfloat16 copy is made of (not float32, or
+spread by a device map) is ranked as it is, and its ranking is final. Option `race=false` runs every candidate on every batch,
+`resume=false` keeps nothing between rounds, `bfloat16=false` measures every candidate in the
+model's precision on all the data with none of these shortcuts; `cache=false` re-runs the whole
+model per candidate instead (same scores as `bfloat16=false`: the reference that checks the
+shortcuts).
 """
 
 from __future__ import annotations
@@ -26,12 +33,13 @@ from weakref import WeakKeyDictionary
 
 import torch
 
-from .hidden_states import block_inputs, hidden_in, hooked, resumed_after
+from .hidden_states import block_inputs, hidden_in, hooked, resumable, resumed_after
 from .models.handle import ModelHandle
 from .options import Options
 from .scoring import Scorer, ScoringContext, rechecked
 
 KEPT_BLOCKS = 6  # best-ranked blocks whose replay inputs a ranking keeps for the next round
+RACE_SIGMAS = 4.0  # standard errors beyond `recheck_within` that take a candidate out of a ranking's race
 States = list[dict[tuple[int, int], torch.Tensor]]  # per batch: (candidate, block), original indices -> input
 
 
@@ -40,6 +48,7 @@ class SkipOptions(Options):
     bfloat16: bool = True  # rank in a bfloat16 copy of a float32 model, re-check the leaders in float32
     recheck_within: float = 0.02  # loss: how close to the best a bfloat16 candidate is re-checked
     resume: bool = True  # keep replay inputs at the best-ranked blocks for the next round
+    race: bool = True  # a ranking stops running candidates that are clearly not near the best
 
 
 @dataclass(frozen=True)
@@ -50,14 +59,8 @@ class Carried:
     states: States
 
     def resume(self, handle: ModelHandle) -> tuple[int, dict[int, list[torch.Tensor]]] | None:
-        """For `handle`, this model less one block b: the position of the first block after b, and per
-        candidate j < b the inputs (per batch) its replay gave b; None if `handle` is anything else."""
-        if len(handle.kept) != len(self.kept) - 1 or not set(handle.kept) < set(self.kept):
-            return None
-        removed = (set(self.kept) - set(handle.kept)).pop()
-        inputs = {j: [batch[j, removed] for batch in self.states] for j in handle.kept
-                  if j < removed and all((j, removed) in batch for batch in self.states)}
-        return sum(k < removed for k in handle.kept), inputs
+        """Where a ranking of `handle`, this model less one block, resumes these replays (`resumable`)."""
+        return resumable(self.states, self.kept, handle.kept)
 
 
 class SkipScorer(Scorer):
@@ -80,37 +83,41 @@ class SkipScorer(Scorer):
 
     def score(self, ctx: ScoringContext) -> list[float]:
         positions = list(range(ctx.handle.num_layers))
-        ranking = ctx.handle.bfloat16_copy() if self.options.bfloat16 and self.options.cache else None
-        if ranking is None:
+        if not (self.options.cache and self.options.bfloat16):
             losses = self.losses(ctx, positions)
             return [losses[p] for p in positions]
+        copy = ctx.handle.bfloat16_copy()  # None: the model is ranked as it is, and its ranking is final
+        final = copy is None
         carried = self._carried.pop(ctx.handle.model, None)
         resume = carried.resume(ctx.handle) if carried is not None else None
         states: States | None = [] if self.options.resume else None
-        ranked = self.losses(replace(ctx, handle=ranking), positions, resume, states)
-        del ranking, carried
+        ranked = self.losses(ctx if copy is None else replace(ctx, handle=copy), positions, resume, states,
+                             within=self.options.recheck_within if self.options.race else None)
+        del copy, carried
         if states is not None:
             best = {ctx.handle.kept[p] for p in sorted(positions, key=ranked.get)[:KEPT_BLOCKS]}
             self._carried[ctx.handle.model] = Carried(ctx.handle.kept, [
                 {key: state for key, state in batch.items() if key[1] in best} for batch in states])
+        if final:
+            return [ranked[p] for p in positions]
         exact = rechecked(ranked, lambda close: self.losses(ctx, close), float, self.options.recheck_within)
         return [exact.get(p, ranked[p]) for p in positions]
 
     @torch.inference_mode()
     def losses(self, ctx: ScoringContext, positions: list[int],
                resume: tuple[int, dict[int, list[torch.Tensor]]] | None = None,
-               states: States | None = None) -> dict[int, float]:
+               states: States | None = None, within: float | None = None) -> dict[int, float]:
         """The mean calibration loss of `ctx.handle` without the block at each of `positions`; candidates
         `resume` covers start from their saved inputs; `states` (when given) gets the inputs every
-        replay gave the blocks it ran."""
+        replay gave the blocks it ran; with `within`, the candidates race (`still_racing`)."""
         handle = ctx.handle
-        totals = torch.zeros(len(positions), dtype=torch.float64)
-        samples = 0
+        per_sample: dict[int, list[torch.Tensor]] = {p: [] for p in positions}
+        running = list(positions)
         for batch, ids in enumerate(ctx.batches()):
             cached = block_inputs(handle, ids) if self.options.cache else None
             if states is not None:
                 states.append({})
-            for i, j in enumerate(positions):
+            for j in running:
                 start, hidden = j, cached[j] if cached is not None else None
                 if resume is not None and handle.kept[j] in resume[1]:
                     start, hidden = resume[0] - 1, resume[1][handle.kept[j]][batch]
@@ -119,9 +126,28 @@ class SkipScorer(Scorer):
                 saving = _saving_inputs(handle, start, handle.kept[j], states[-1]) if states is not None else nullcontext()
                 with skipped, saving:
                     logits = handle.model(input_ids=ids, use_cache=False).logits
-                totals[i] += self.loss(logits, ids).double().sum().cpu()
-            samples += len(ids)
-        return dict(zip(positions, (totals / samples).tolist()))
+                per_sample[j].append(self.loss(logits, ids).double().cpu())
+            if within is not None:
+                running = still_racing({j: torch.cat(per_sample[j]) for j in running}, within)
+        return {p: torch.cat(losses).mean().item() for p, losses in per_sample.items()}
+
+
+def still_racing(losses: dict[int, torch.Tensor], within: float, sigmas: float = RACE_SIGMAS) -> list[int]:
+    """The candidates that may still end within `within` of the best, from per-sample losses so far.
+
+    Differences are paired by sample (a hard text chunk is hard for every candidate), so they are far
+    less noisy than the losses: a candidate leaves when its mean difference from the leader (lowest
+    mean) exceeds `within` by more than `sigmas` standard errors. Nobody leaves before two samples.
+    """
+    leader = losses[min(losses, key=lambda p: losses[p].mean())]
+    if len(leader) < 2:
+        return list(losses)
+    stay = []
+    for p, values in losses.items():
+        difference = values - leader
+        if difference.mean() - sigmas * difference.std() / len(leader) ** 0.5 <= within:
+            stay.append(p)
+    return stay
 
 
 def _saving_inputs(handle: ModelHandle, start: int, candidate: int, saved: dict[tuple[int, int], torch.Tensor]):

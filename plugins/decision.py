@@ -40,7 +40,7 @@ import torch
 
 from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, Options, PrunePlan, Schedule,
                       ScheduleStopped, Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl,
-                      lens_profile, rechecked, scores_in_original_numbering)
+                      lens_profile, rechecked, resumable, scores_in_original_numbering)
 from drtframe.evaluation.stacked_replay import Recording, ReplayStates, Resume, record, recorded_without, replay
 
 
@@ -87,31 +87,29 @@ class Round:
     kept: tuple[int, ...]
     recording: Recording
     states: ReplayStates = field(default_factory=list)
-    removed: int | None = None
-    resume: dict[int, list[list[torch.Tensor]]] = field(default_factory=dict)  # original index -> per batch
+    resume: tuple[int, dict[int, list[list[torch.Tensor]]]] | None = None  # see `resumable`
 
     def after_removal(self, handle: ModelHandle) -> Round:
         """The round of `handle`, this round's model less one block."""
         removed = (set(self.kept) - set(handle.kept)).pop()
-        resume = {p: [batch[p, removed] for batch in self.states] for p in handle.kept
-                  if p < removed and self.states and all((p, removed) in batch for batch in self.states)}
         carried = [{key: value for key, value in batch.items() if key[1] < removed} for batch in self.states]
         return Round(handle.kept, recorded_without(handle, self.recording, self.kept.index(removed)), carried,
-                     removed, resume)
+                     resumable(self.states, self.kept, handle.kept))
 
     def ranked(self, handle: ModelHandle, positions: list[int], keep: bool) -> dict[int, list[torch.Tensor]]:
         """Choice scores without each block at `positions`, replayed in `handle` (this model or a copy in
         another dtype), resuming where the previous round allows; with `keep`, keeps the block inputs
         the replays saw (about L^2/2 of them until `keep_states_at` trims them)."""
         resume = None
-        if self.removed is not None:
-            inputs = {p: self.resume[self.kept[p]] for p in positions if self.kept[p] in self.resume}
-            resume = Resume(sum(k < self.removed for k in self.kept), inputs) if inputs else None
+        if self.resume is not None:
+            at, saved = self.resume
+            inputs = {p: saved[self.kept[p]] for p in positions if self.kept[p] in saved}
+            resume = Resume(at, inputs) if inputs else None
         states: ReplayStates | None = [] if keep else None
         scores = replay(handle, self.recording, positions, resume=resume, states=states)
         carried = self.states or [{}] * len(self.recording.batches)
         self.states = [{**old, **new} for old, new in zip(carried, states)] if keep else []
-        self.resume = {}
+        self.resume = None
         return scores
 
     def keep_states_at(self, blocks: set[int]) -> None:

@@ -16,6 +16,7 @@ from drtframe.hidden_states import block_inputs, count_block_forwards, resumed_a
 from drtframe.methods import find_architecture, resolve_method
 from drtframe.models.handle import ModelHandle
 from drtframe.scoring import ScoringContext, rechecked
+from drtframe.skip_scoring import still_racing
 from test_architectures import hand_pruned
 from tiny_models import CONFIGS, VOCAB, tiny_model, tiny_tokenizer
 
@@ -184,6 +185,30 @@ def test_rechecked_measures_every_candidate_the_ranking_puts_near_the_best():
     # errors of 0.05 and 0.01 widen the margin to 0.1 around the best exact value (1.00): block 2 is in
     assert 2 in exact and 3 not in exact
     assert min(exact, key=exact.get) == 1
+
+
+def test_still_racing_lets_go_only_of_candidates_clearly_beyond_the_margin():
+    base = torch.tensor([2.0, 3.0, 2.5, 4.0])
+    losses = {0: base, 1: base + 0.01, 2: base + torch.tensor([0.5, 0.6, 0.5, 0.55]),
+              3: base + torch.tensor([0.0, 1.0, -0.9, 0.1])}
+    assert still_racing(losses, within=0.02) == [0, 1, 3]  # 3 is as far on average, but noisily
+    assert still_racing({p: v[:1] for p, v in losses.items()}, within=0.02) == [0, 1, 2, 3]  # one sample
+
+
+def test_a_race_stops_far_off_candidates_and_keeps_the_best_with_its_exact_score(registry):
+    handle = handle_of(deep_llama(), registry)
+    ctx = ScoringContext(handle, calibration(samples=12), 2)
+    scores, counts = {}, {}
+    for race in (True, False):
+        scorer = method(registry, "perplexity", race=race, resume=False).scorer
+        with count_block_forwards(handle) as counter:
+            scores[race] = scorer.score(ctx)
+        counts[race] = counter.count
+    best = min(range(8), key=scores[False].__getitem__)
+    assert min(range(8), key=scores[True].__getitem__) == best
+    assert scores[True][best] == scores[False][best]
+    assert counts[True] < counts[False]  # block 3 left the race (its score: the batches it ran)
+    assert scores[True][3] != pytest.approx(scores[False][3], abs=1e-3)
 
 
 @pytest.mark.parametrize("model_type", sorted(CONFIGS))

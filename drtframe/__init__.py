@@ -45,6 +45,7 @@ _EXPORTS = {
     "rechecked": ".scoring",
     "resumable": ".hidden_states",
     "resumed_after": ".hidden_states",
+    "row_logsumexp": ".logits",
     "run_blocks": ".hidden_states",
     "scores_in_original_numbering": ".schedule",
     "truncate": ".evaluation.tokenize",

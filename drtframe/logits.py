@@ -1,0 +1,32 @@
+"""Vocabulary-wide reductions of logits, a few rows at a time so each stays in cache.
+
+A row of logits is 49,152 floats for SmolLM2 (262,144 for Gemma 3). `torch.logsumexp` over a
+whole batch of them writes and reads several temporaries the size of the batch, which on CPU costs
+more than the arithmetic: on 2,040 rows of bfloat16 logits it took 310 ms here, against 138 ms for
+the same sums taken 32 rows at a time, in place on each chunk's float32 copy (identical values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+CACHED_ROWS = 32  # rows turned into float32 and reduced at a time (6 MB for SmolLM2: in cache)
+
+
+def row_logsumexp(rows: torch.Tensor, prepare: Callable[[torch.Tensor, int], None] | None = None,
+                  chunk: int = CACHED_ROWS) -> torch.Tensor:
+    """The float32 logsumexp of each row of the 2-D `rows` (any float dtype), `chunk` rows at a time.
+
+    `prepare(z, start)`, if given, may first rewrite in place `z`, the float32 copy of rows
+    start..start+len(z) (to correct some logits, or soft-cap them).
+    """
+    sums = torch.empty(len(rows), dtype=torch.float32, device=rows.device)
+    for start in range(0, len(rows), chunk):
+        z = rows[start:start + chunk].to(torch.float32, copy=True)
+        if prepare is not None:
+            prepare(z, start)
+        peak = z.amax(-1, keepdim=True)
+        sums[start:start + len(z)] = z.sub_(peak).exp_().sum(-1).log_() + peak.squeeze(-1)
+    return sums

@@ -1,11 +1,12 @@
 """SLEB (perplexity@iterative) at several calibration sizes: wall time, order, and how close each round was.
 
 The reference is the documented default, 64 x 256 tokens of `wikitext2-sample`; smaller sizes are
-candidates for a cheaper default, acceptable only where they give the reference's order. Each round's
-scores are kept, so the printout shows the gap between the block removed and the runner-up (a round
-decided by a hair at one size is the one a smaller size is likely to flip). Results go to a JSON
-file as each size finishes, and sizes already in it are not run again (the reference takes about an
-hour here).
+candidates for a cheaper default, acceptable only where they give the reference's order. Each
+round's scores are kept, so the printout shows the gap between the block removed and the runner-up
+(a round decided by a hair at one size is the one a smaller size is likely to flip; a runner-up that
+left the race early has the score of the batches it ran, so a wide gap there only says it was
+clearly behind). Results go to a JSON file as each size finishes, and sizes already in it are not
+run again (the slow path took 85 minutes here).
 
     python benchmarks/sleb_calibration.py --sizes 64x256 8x128 16x128 [--model smollm2-135m] [-k 8]
 """

@@ -12,15 +12,15 @@ block a schedule removes, and its score, are float32's; the other scores are bfl
 races the candidates (`still_racing`): after each batch, a candidate whose mean paired loss
 difference from the leader exceeds `recheck_within` by RACE_SIGMAS standard errors runs no more
 batches, and its score is its mean over the batches it ran; the far-off candidates (removing the
-first or last blocks costs nats, not hundredths) stop after one batch. Each ranking builds on the one
-before: it keeps the input its replay of candidate j gave each of the `KEPT_BLOCKS` best-ranked
+first or last blocks costs nats, not hundredths) stop after one batch. Each ranking builds on the
+one before: it keeps the input its replay of candidate j gave each of the `KEPT_BLOCKS` best-ranked
 blocks, and once block b of those is removed, candidate j < b resumes from its input to b instead of
 running the blocks between again (`Carried`). A model no bfloat16 copy is made of (not float32, or
-spread by a device map) is ranked as it is, and its ranking is final. Option `race=false` runs every candidate on every batch,
-`resume=false` keeps nothing between rounds, `bfloat16=false` measures every candidate in the
-model's precision on all the data with none of these shortcuts; `cache=false` re-runs the whole
-model per candidate instead (same scores as `bfloat16=false`: the reference that checks the
-shortcuts).
+spread by a device map) is ranked as it is, and its ranking is final. Option `race=false` runs every
+candidate on every batch, `resume=false` keeps nothing between rounds, `bfloat16=false` measures
+every candidate in the model's precision on all the data with none of these shortcuts; `cache=false`
+re-runs the whole model per candidate instead (same scores as `bfloat16=false`: the reference that
+checks the shortcuts).
 """
 
 from __future__ import annotations

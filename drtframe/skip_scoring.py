@@ -58,10 +58,6 @@ class Carried:
     kept: tuple[int, ...]
     states: States
 
-    def resume(self, handle: ModelHandle) -> tuple[int, dict[int, list[torch.Tensor]]] | None:
-        """Where a ranking of `handle`, this model less one block, resumes these replays (`resumable`)."""
-        return resumable(self.states, self.kept, handle.kept)
-
 
 class SkipScorer(Scorer):
     """Base of scorers whose score of block j is a calibration loss with block j skipped.
@@ -89,7 +85,7 @@ class SkipScorer(Scorer):
         copy = ctx.handle.bfloat16_copy()  # None: the model is ranked as it is, and its ranking is final
         final = copy is None
         carried = self._carried.pop(ctx.handle.model, None)
-        resume = carried.resume(ctx.handle) if carried is not None else None
+        resume = resumable(carried.states, carried.kept, ctx.handle.kept) if carried is not None else None
         states: States | None = [] if self.options.resume else None
         ranked = self.losses(ctx if copy is None else replace(ctx, handle=copy), positions, resume, states,
                              within=self.options.recheck_within if self.options.race else None)

@@ -82,8 +82,7 @@ def resumed_after(handle: ModelHandle, position: int, hidden: torch.Tensor | Ite
 
     With `hidden` the cached input of block `position`, the logits are those of the model without
     that block, while only the blocks after it run. An iterator of tensors feeds the next one to
-    each forward, to replay a recorded sequence of forwards (a context pass, then continuation passes
-    against its KV cache). A model keeps at least one block, so when `position` is the last one it
+    each forward, to replay a recorded sequence of forwards. A model keeps at least one block, so when `position` is the last one it
     stays and its output is overwritten (one block forward wasted).
     """
     last = position == handle.num_layers - 1

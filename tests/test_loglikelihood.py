@@ -55,13 +55,27 @@ def test_progress_counts_every_item_once(registry):
     assert sum(seen) == len(items())
 
 
-def test_continuation_groups_bound_padding_and_logit_rows():
-    from drtframe.evaluation.loglikelihood import length_groups
+def test_batches_bound_tokens_reads_padding_and_never_mix_rows_across_the_window():
+    from drtframe.evaluation.loglikelihood import Unit, batches
 
-    choices = [(k, 0, tuple(range(length))) for k, length in enumerate([2, 3, 3, 9, 10, 30, 31] * 20)]
-    groups = length_groups(choices, max_positions=64)
-    assert sorted(c for g in groups for c in g) == sorted(choices)
-    for group in groups:
-        steps = [len(c[2]) - 1 for c in group]
-        assert max(steps) * len(group) <= 64 or len(group) == 1
-        assert max(steps) <= 1.3 * min(steps)
+    rows = [Unit(tuple(range(n)), [(k, 0, (1,) * m), (k, 1, (2,) * m)])
+            for k, (n, m) in enumerate([(40, 3), (30, 9), (12, 2), (11, 5), (10, 1), (9, 2), (3, 2)] * 5)]
+    rows.sort(key=lambda u: -len(u))
+    cut = batches(rows, budget=128, slack=0.7, window=20, max_reads=24)
+    assert [u for b in cut for u in b] == rows
+    for batch in cut:
+        longest = len(batch[0])
+        assert longest * len(batch) <= 128 or len(batch) == 1
+        assert sum(u.reads() for u in batch) <= 24 or len(batch) == 1
+        assert min(len(u) for u in batch) >= 0.7 * longest
+        assert len({len(u) > 20 for u in batch}) == 1
+
+
+def test_a_row_past_the_window_holds_one_multi_token_choice():
+    from drtframe.evaluation.loglikelihood import Unit, _split
+
+    unit = Unit((5,) * 6, [(0, 0, (1, 2, 3)), (0, 1, (4,)), (0, 2, (6, 7)), (0, 3, (8,))])
+    assert _split(unit, None) == [unit] and _split(unit, len(unit)) == [unit]
+    rows = _split(unit, len(unit) - 1)
+    assert [[c for _, c, _ in row.choices] for row in rows] == [[1, 3, 0], [2]]
+    assert all(row.segments() == 1 and row.context == unit.context for row in rows)

@@ -1,22 +1,23 @@
 """Continuation log-likelihoods for many MC items, with the shared context evaluated once.
 
 lm-eval runs every (context, choice) pair as its own sequence and projects every position onto
-the vocabulary. Here each distinct context runs once (left-padded batches of similar length) and
-keeps its KV cache; the choices then run only their own tokens against a copy of that cache, and
-the output projection is computed only where a continuation token is predicted. Batches are
-bounded by a token budget, so long contexts (HellaSwag) never exhaust memory.
+the vocabulary. Here a context and the continuations of all the choices scored against it share one
+row of one forward: the context once, then each choice's tokens, which attend to the context and to
+their own earlier tokens only (a custom attention mask; positions restart after the context). The
+output projection is computed only where a continuation token is predicted. Rows of similar length
+are batched under a token budget, so long contexts (HellaSwag) never exhaust memory. For a model
+with a sliding attention window, a row longer than the window holds one multi-token choice only,
+and is batched without a custom mask so that the model's own window applies.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from transformers.cache_utils import DynamicLayer
 
 from ..hidden_states import recording_inputs, replaying_without, watch_blocks
 from ..models.handle import ModelHandle
@@ -24,21 +25,29 @@ from .items import MCItem
 from .tokenize import encode_pair, truncate
 
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback when the config names no context size
-LOGIT_ROWS = 512  # most continuation positions projected onto the vocabulary in one forward
-# Padding tolerated for fewer, larger forwards: a batch's shortest context is at least SLACK of its
-# longest, a continuation group's longest at most PADDING times its shortest. On CPU small forwards
-# cost more than padding: 200 ARC-Easy items took 16.1 s at 0.7 / 1.6 against 18.9 s at 0.9 / 1.3
-# (best of three, SmolLM2, benchmarks/eval_speed.py's items), log-likelihoods within 5e-5.
+LOGIT_ROWS = 1024  # most positions projected onto the vocabulary in one forward
+# A batch's shortest row is at least SLACK of its longest: on CPU small forwards cost more than padding.
 SLACK = 0.7
-PADDING = 1.6
 
 
 @dataclass
 class Unit:
-    """One distinct context and the choices (item, choice, continuation ids) scored against it."""
+    """One row of a forward: a context and the choices (item, choice, continuation ids) scored against it."""
 
     context: tuple[int, ...]
     choices: list[tuple[int, int, tuple[int, ...]]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        """Tokens in the row: the context, then each continuation but its last token."""
+        return len(self.context) + sum(len(cont) - 1 for _, _, cont in self.choices)
+
+    def reads(self) -> int:
+        """Distinct positions read: the context's last, then every continuation token in the row."""
+        return len(self) - len(self.context) + 1
+
+    def segments(self) -> int:
+        """Continuations with tokens in the row: a row with two or more needs a custom attention mask."""
+        return sum(len(cont) > 1 for _, _, cont in self.choices)
 
 
 def pad_token(tokenizer) -> int:
@@ -55,69 +64,99 @@ def model_max_length(model) -> int:
     return DEFAULT_MAX_LENGTH
 
 
-def build_units(tokenizer, items: Sequence[MCItem], max_length: int) -> list[Unit]:
-    """Encode every pair the lm-eval way and group choices that share a context."""
+def attention_window(model) -> int | None:
+    """The sliding window the model's configuration names, whether or not a block kept uses it: a model
+    and its pruned variants must lay their rows out alike (replays feed one's recording to the other)."""
+    return getattr(model.config, "sliding_window", None)
+
+
+def _split(unit: Unit, window: int | None) -> list[Unit]:
+    """`unit` as one row, or, if that row exceeds `window`, one row per multi-token choice (the
+    one-token choices, read at the context's last position, ride in the first)."""
+    if window is None or len(unit) <= window or unit.segments() <= 1:
+        return [unit]
+    single = [c for c in unit.choices if len(c[2]) == 1]
+    longer = [c for c in unit.choices if len(c[2]) > 1]
+    return [Unit(unit.context, single + longer[:1])] + [Unit(unit.context, [c]) for c in longer[1:]]
+
+
+def build_units(tokenizer, items: Sequence[MCItem], max_length: int, window: int | None = None) -> list[Unit]:
+    """Encode every pair the lm-eval way, group choices that share a context into rows (split where
+    `window` requires), longest row first."""
     units: dict[tuple[int, ...], Unit] = {}
     for pos, item in enumerate(items):
         for choice, (context, continuation) in enumerate(zip(item.contexts, item.continuations)):
             pair = truncate(encode_pair(tokenizer, context, continuation), max_length)
             units.setdefault(pair.context, Unit(pair.context)).choices.append((pos, choice, pair.continuation))
-    return sorted(units.values(), key=lambda u: -len(u.context))
+    rows = [row for unit in units.values() for row in _split(unit, window)]
+    return sorted(rows, key=lambda u: -len(u))
 
 
-def batches(units: list[Unit], budget: int, slack: float = SLACK) -> list[list[Unit]]:
-    """Consecutive units (longest context first) cut into batches that fit `budget` padded context
-    tokens, and whose shortest context is at least `slack` of the longest (little padding)."""
+def units_for(handle: ModelHandle, items: Sequence[MCItem]) -> list[Unit]:
+    """`build_units` for `handle`'s tokenizer, context size and attention window."""
+    return build_units(handle.tokenizer, items, model_max_length(handle.model), attention_window(handle.model))
+
+
+def batches(units: list[Unit], budget: int, slack: float = SLACK, window: int | None = None,
+            max_reads: int = LOGIT_ROWS) -> list[list[Unit]]:
+    """Consecutive rows (longest first) cut into batches that fit `budget` padded tokens and
+    `max_reads` positions read, whose shortest row is at least `slack` of the longest, and that never
+    put a row longer than `window` beside one needing a custom mask (which would override the window)."""
     batches: list[list[Unit]] = []
+    reads = 0
     for unit in units:
         current = batches[-1] if batches else None
-        if (current and len(unit.context) >= slack * len(current[0].context)
-                and len(current[0].context) * (len(current) + 1) <= budget):
+        if (current and len(unit) >= slack * len(current[0]) and len(current[0]) * (len(current) + 1) <= budget
+                and reads + unit.reads() <= max_reads
+                and (window is None or (len(unit) > window) == (len(current[0]) > window))):
             current.append(unit)
+            reads += unit.reads()
         else:
             batches.append([unit])
+            reads = unit.reads()
     return batches
 
 
-# A readout turns one forward pass into per-choice scores: given the model output, every block's
-# output hidden state (when asked for), the row and positions each choice is predicted from, its
-# target tokens and a mask, it returns one column per quantity read (the final layer for
-# evaluation; every layer for the logit-lens probes).
-Readout = Callable[[Any, list | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+@dataclass
+class Reads:
+    """What one forward is read at: per choice (row of these tensors), the batch row holding it, the
+    positions predicting its tokens (column 0, its first token, at its context's last position), the
+    target tokens and a mask of real reads; `width` is the forward's sequence length."""
+
+    rows: torch.Tensor
+    positions: torch.Tensor
+    targets: torch.Tensor
+    mask: torch.Tensor
+    width: int
+
+    def distinct(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Flat indices (into batch x width) of the distinct positions read, in increasing order; the
+        index among them of each real read; the mask of real reads."""
+        real = self.mask.bool()
+        keys = (self.rows.unsqueeze(1) * self.width + self.positions)[real]
+        unique, inverse = torch.unique(keys, return_inverse=True)
+        return unique, inverse, real
 
 
-def summed_logprobs(states: torch.Tensor, project: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor,
-                    positions: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per choice, the summed log-probability of its targets: (N,).
-
-    `states` is (batch, positions, features) and `project` maps features to vocabulary logits. Each
-    distinct unpadded (row, position) is projected and normalised once, however many choices read it
-    (all choices of an item read the last context position).
-    """
-    unique, inverse, real = distinct_positions(states.shape[1], rows, positions, mask)
-    logprobs = F.log_softmax(project(states.reshape(-1, states.shape[-1])[unique]).float(), dim=-1)
-    values = torch.zeros(mask.shape, dtype=logprobs.dtype, device=logprobs.device)
-    values[real] = logprobs[inverse, targets[real]]
-    return values.sum(-1)
+# A readout turns one forward pass into per-choice scores: given the model output (whose logits,
+# (positions, vocabulary), hold the distinct positions read, in order), every block's output hidden state (when asked for) and
+# the reads, it returns one column per quantity read (the final layer for evaluation; every layer
+# for the logit-lens probes).
+Readout = Callable[[Any, list | None, Reads], torch.Tensor]
 
 
-def distinct_positions(width: int, rows: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor):
-    """Flat indices (into batch x width) of the distinct unpadded positions read, the index of each
-    read among them, and the mask of real reads."""
-    keys = rows.unsqueeze(1) * width + positions % width  # position -1 is the last one
-    real = mask.bool()
-    unique, inverse = torch.unique(keys[real], return_inverse=True)
-    return unique, inverse, real
-
-
-def final_layer(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
+def final_layer(out, blocks, reads: Reads) -> torch.Tensor:
     """The model's own output distribution, as lm-eval scores it: (N, 1)."""
-    return summed_logprobs(out.logits, lambda logits: logits, rows, positions, targets, mask).unsqueeze(1)
+    _, inverse, real = reads.distinct()
+    logprobs = F.log_softmax(out.logits.float(), dim=-1)
+    values = torch.zeros(reads.mask.shape, dtype=logprobs.dtype, device=logprobs.device)
+    values[real] = logprobs[inverse.to(logprobs.device), reads.targets[real].to(logprobs.device)]
+    return values.sum(-1).unsqueeze(1)
 
 
-def read_nothing(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
+def read_nothing(out, blocks, reads: Reads) -> torch.Tensor:
     """A readout that reads nothing: for forwards run only to record what the blocks see."""
-    return torch.zeros((len(rows), 1), device=rows.device)
+    return torch.zeros((len(reads.rows), 1), device=reads.rows.device)
 
 
 def _forward(handle: ModelHandle, hidden: bool, **inputs) -> tuple[Any, list | None]:
@@ -142,109 +181,71 @@ def tiled(x: torch.Tensor, copies: int) -> torch.Tensor:
     return x.repeat(copies, *([1] * (x.dim() - 1)))
 
 
+
+
+def _layout(batch: list[Unit], pad_id: int, dtype: torch.dtype):
+    """A batch's input ids, positions and attention mask (right-padded), and its reads (on the CPU)."""
+    width = max(len(unit) for unit in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    positions = torch.zeros((len(batch), width), dtype=torch.long)
+    segment = torch.full((len(batch), width), -1, dtype=torch.long)  # 0: context, j: choice j, -1: padding
+    choices = [(row, cont) for row, unit in enumerate(batch) for _, _, cont in unit.choices]
+    steps = max(len(cont) for _, cont in choices)
+    read_at, targets, mask = (torch.zeros((len(choices), steps), dtype=torch.long) for _ in range(3))
+    k = 0
+    for row, unit in enumerate(batch):
+        start = length = len(unit.context)
+        ids[row, :length], positions[row, :length], segment[row, :length] = torch.tensor(unit.context), \
+            torch.arange(length), 0
+        for j, (_, _, cont) in enumerate(unit.choices, 1):
+            n = len(cont) - 1
+            ids[row, start:start + n] = torch.tensor(cont[:-1])
+            positions[row, start:start + n] = torch.arange(length, length + n)
+            segment[row, start:start + n] = j
+            read_at[k, 0], read_at[k, 1:n + 1] = length - 1, torch.arange(start, start + n)
+            targets[k, :n + 1], mask[k, :n + 1] = torch.tensor(cont), 1
+            start, k = start + n, k + 1
+    if any(unit.segments() > 1 for unit in batch):
+        # a token sees the context and the earlier tokens of its own segment (padding sees the context)
+        query, key = segment.unsqueeze(2), segment.unsqueeze(1)
+        allowed = ((key == 0) | (key == query)) & (key >= 0) & torch.ones(width, width, dtype=torch.bool).tril()
+        attention = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+        attention = attention.unsqueeze(1)
+    else:  # plain sequences: the model builds its own (causal, sliding) masks from the padding mask
+        attention = (segment >= 0).long()
+    rows = torch.tensor([row for row, _ in choices])
+    return ids, positions, attention, Reads(rows, read_at, targets, mask, width)
+
+
 @torch.inference_mode()
 def score_batch(handle: ModelHandle, batch: list[Unit], pad_id: int, readout: Readout, hidden: bool,
-                copies: int = 1, padding: float = PADDING) -> torch.Tensor:
-    """Readout columns for every choice of every unit in `batch`, in order: (copies x choices, columns).
+                copies: int = 1) -> torch.Tensor:
+    """Readout columns for every choice of every row in `batch`, in order: (copies x choices, columns).
 
     With `copies`, the batch runs stacked that many times along the batch dimension (copy-major), for
-    forwards whose copies differ inside the model (stacked replays of several candidates). `padding`
-    cuts the continuation groups (`length_groups`): forwards to be replayed must use the same.
+    forwards whose copies differ inside the model (stacked replays of several candidates).
     """
-    width = max(len(u.context) for u in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, unit in enumerate(batch):
-        ids[row, width - len(unit.context):] = torch.tensor(unit.context)
-        mask[row, width - len(unit.context):] = 1
     device = handle.device
-    ids, mask = tiled(ids, copies).to(device), tiled(mask, copies).to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out, blocks = _forward(handle, hidden, input_ids=ids, attention_mask=mask, position_ids=positions,
-                           use_cache=True, logits_to_keep=1)
-
-    choices = [(row, cont) for row, unit in enumerate(batch) for _, _, cont in unit.choices]
-    rows = _stacked_rows([row for row, _ in choices], copies, len(batch), device)
-    first = tiled(torch.tensor([[cont[0]] for _, cont in choices], device=device), copies)
-    totals = readout(out, blocks, rows, torch.full_like(first, -1), first, torch.ones_like(first)).clone()
-    longer = [(k, row, cont) for k, (row, cont) in enumerate(choices) if len(cont) > 1]
-    groups = length_groups(longer, padding=padding)
-    for number, group in enumerate(groups):
-        last = number == len(groups) - 1  # the last group may consume the batch's own cache
-        cache = out.cache if last else branch(out.cache)
-        picked = _stacked_rows([k for k, _, _ in group], copies, len(choices), device)
-        totals[picked] += _score_continuations(handle, group, cache, mask, pad_id, readout, hidden, copies,
-                                               len(batch))
-    return totals
+    ids, positions, attention, reads = _layout(batch, pad_id, handle.model.get_input_embeddings().weight.dtype)
+    ids, positions, attention = (tiled(t, copies).to(device) for t in (ids, positions, attention))
+    reads = Reads(_stacked_rows(reads.rows, copies, len(batch)).to(device),
+                  *(tiled(t, copies).to(device) for t in (reads.positions, reads.targets, reads.mask)), reads.width)
+    keep = torch.zeros(ids.numel(), dtype=torch.bool, device=device)  # the head projects the positions read only
+    if readout is not read_nothing:  # a recording pass reads no logits
+        keep[reads.distinct()[0]] = True
+    out, blocks = _forward(handle, hidden, input_ids=ids, attention_mask=attention, position_ids=positions,
+                           use_cache=False, logits_to_keep=keep.view(ids.shape))
+    return readout(out, blocks, reads)
 
 
-def _stacked_rows(rows: list[int], copies: int, per_copy: int, device) -> torch.Tensor:
+def _stacked_rows(rows: torch.Tensor, copies: int, per_copy: int) -> torch.Tensor:
     """`rows` of every copy, copy-major, in a batch stacked `copies` times from `per_copy` rows each."""
-    base = torch.tensor(rows, device=device, dtype=torch.long)
-    return tiled(base, copies) + torch.arange(copies, device=device).repeat_interleave(len(rows)) * per_copy
+    return tiled(rows, copies) + torch.arange(copies).repeat_interleave(len(rows)) * per_copy
 
 
-def branch(cache):
-    """A copy of `cache` that a continuation pass may reorder and extend while `cache` stays as it is.
-
-    Dynamic layers replace their tensors on every update instead of writing into them, so copying
-    the layer objects suffices; the rows a group needs are then copied once, by its reorder. Any
-    other cache is deep-copied.
-    """
-    layers = getattr(cache, "layers", None)
-    if layers is None or not all(isinstance(layer, DynamicLayer) for layer in layers):
-        return copy.deepcopy(cache)
-    branch = copy.copy(cache)
-    branch.layers = [copy.copy(layer) for layer in layers]
-    return branch
-
-
-def reorder_rows(cache, rows: torch.Tensor) -> None:
-    """Keep, in order, the cached `rows` of every layer. A layer that ran only a prefix of the batch's
-    rows (a block of a stacked replay, `stacked_replay`) keeps the picked rows within its prefix."""
-    top = int(rows.max())
-    for layer in cache.layers:
-        held = layer.keys.shape[0] if getattr(layer, "keys", None) is not None else top + 1
-        layer.reorder_cache(rows if held > top else rows[rows < held])
-
-
-def length_groups(choices: list, max_positions: int = LOGIT_ROWS, padding: float = PADDING) -> list[list]:
-    """Choices sorted by length, cut where the group's longest would exceed `padding` times its
-    shortest or the group would predict more than `max_positions` tokens (each needs a vocabulary-sized
-    row)."""
-    groups: list[list] = []
-    for choice in sorted(choices, key=lambda c: len(c[2])):
-        steps = len(choice[2]) - 1
-        if (groups and steps <= padding * (len(groups[-1][0][2]) - 1)
-                and steps * (len(groups[-1]) + 1) <= max_positions):
-            groups[-1].append(choice)
-        else:
-            groups.append([choice])
-    return groups
-
-
-def _score_continuations(handle, group, cache, mask, pad_id, readout: Readout, hidden: bool, copies: int,
-                         batch_rows: int) -> torch.Tensor:
-    """Run each choice's continuation tokens but the last against its context's cache, in every copy."""
-    device = handle.device
-    rows = _stacked_rows([row for _, row, _ in group], copies, batch_rows, device)
-    reorder_rows(cache, rows)
-    steps = max(len(cont) - 1 for _, _, cont in group)
-    cont_ids = torch.full((len(group), steps), pad_id, dtype=torch.long)
-    targets = torch.zeros((len(group), steps), dtype=torch.long)
-    cont_mask = torch.zeros((len(group), steps), dtype=torch.long)
-    for r, (_, _, cont) in enumerate(group):
-        n = len(cont) - 1
-        cont_ids[r, :n] = torch.tensor(cont[:-1])
-        targets[r, :n] = torch.tensor(cont[1:])
-        cont_mask[r, :n] = 1
-    cont_ids, targets, cont_mask = (tiled(t, copies).to(device) for t in (cont_ids, targets, cont_mask))
-    start = mask.sum(-1)[rows].unsqueeze(1)
-    out, blocks = _forward(handle, hidden, input_ids=cont_ids, attention_mask=torch.cat([mask[rows], cont_mask], dim=1),
-                           position_ids=start + torch.arange(steps, device=device), cache=cache, use_cache=True,
-                           logits_to_keep=1 if readout is read_nothing else 0)  # a recording pass reads no logits
-    own = torch.arange(len(rows), device=device)
-    return readout(out, blocks, own, torch.arange(steps, device=device).expand(len(rows), steps), targets, cont_mask)
+def forward_batches(handle: ModelHandle, items: Sequence[MCItem], budget: int, slack: float = SLACK) -> list[list[Unit]]:
+    """The rows `items` need on `handle`, cut into batches (`batches`)."""
+    return batches(units_for(handle, items), budget, slack, attention_window(handle.model))
 
 
 def _collect(handle: ModelHandle, items: Sequence[MCItem], budget: int, progress: Callable[[int], None] | None,
@@ -252,10 +253,9 @@ def _collect(handle: ModelHandle, items: Sequence[MCItem], budget: int, progress
     """Run `scored(batch, pad_id)` (one (choices, columns) tensor per key) over every batch; per key,
     per item, a (choices, columns) tensor."""
     pad_id = pad_token(handle.tokenizer)
-    units = build_units(handle.tokenizer, items, model_max_length(handle.model))
     results: dict[Any, list[list[torch.Tensor | None]]] = {}
     remaining = [item.num_choices for item in items]
-    for batch in batches(units, budget):
+    for batch in forward_batches(handle, items, budget):
         order = [(pos, choice) for unit in batch for pos, choice, _ in unit.choices]
         for key, scores in scored(batch, pad_id).items():
             per_item = results.setdefault(key, [[None] * item.num_choices for item in items])
@@ -289,10 +289,8 @@ def choice_scores_without(handle: ModelHandle, items: Sequence[MCItem], position
     """Per block position p: per item, the (choices,) continuation log-likelihoods of the model without p.
 
     With `cache`, each batch first runs the whole model (no output read), recording the input of
-    every candidate block at each of its forwards (the context pass, then the continuation passes
-    against its KV cache); candidate p
-    then replays those forwards through the blocks after p only, fed block p's recorded inputs
-    (`resumed_after`): blocks before p are the same with or without p. Without `cache`, the model
+    every candidate block; candidate p then replays that forward through the blocks after p only, fed
+    block p's recorded input (`resumed_after`): blocks before p are the same with or without p. Without `cache`, the model
     without p runs whole (the reference the cache is checked against).
     """
     def scored(batch, pad_id):

@@ -7,10 +7,8 @@ and starts at block a. Copy c lacks block a+c, so at block a+i copies 0..i-1 (pa
 lack) compute, copy i passes its input through, and copies after i, still on the dense path, take
 the recorded input of block a+i+1 instead of computing it. Only a prefix of the rows runs each
 block of the run (one copy at block a, whose output is then discarded), so the run does the work of
-its candidates plus one block, on matrices g times taller after it. The forwards (a context pass,
-then continuation passes against its KV cache) are laid out once per batch of units, the same for
-the recording and every replay; a block of the run caches keys and values for the rows it ran only
-(`loglikelihood.reorder_rows` keeps that prefix when the continuation passes pick their rows).
+its candidates plus one block, on matrices g times taller after it. Each batch of rows is one
+forward, laid out the same for the recording and every replay.
 """
 
 from __future__ import annotations
@@ -24,14 +22,11 @@ import torch
 from ..hidden_states import hidden_in, hooked, with_hidden_out, recording_inputs, resumed_after
 from ..models.handle import ModelHandle
 from .items import MCItem
-from .loglikelihood import (Unit, batches, build_units, final_layer, model_max_length, pad_token, read_nothing,
-                            score_batch, tiled)
+from .loglikelihood import Unit, final_layer, forward_batches, pad_token, read_nothing, score_batch, tiled
 
 
-# Stacked forwards are already tall, so padding costs more than small forwards do: one ranking of 30
-# candidates on 100 items took 68.2 s at 0.9 / 1.3, 74.2 s at 0.75 / 1.6 (the evaluator's SLACK, PADDING).
+# Stacked forwards are already tall, so padding costs more than small forwards do (the evaluator's SLACK).
 REPLAY_SLACK = 0.9
-REPLAY_PADDING = 1.3
 
 
 def _rows(value, total: int, keep: int):
@@ -90,11 +85,11 @@ class Recording:
 def record(handle: ModelHandle, items: Sequence[MCItem], positions: Sequence[int], budget: int = 2048) -> Recording:
     """Run the model over `items` (batches cut by `budget` padded tokens), keeping the input of every
     block at `positions` (memory: tokens x hidden size per position, in the model's dtype)."""
-    tokenizer, pad_id = handle.tokenizer, pad_token(handle.tokenizer)
+    pad_id = pad_token(handle.tokenizer)
     recorded = []
-    for batch in batches(build_units(tokenizer, items, model_max_length(handle.model)), budget, REPLAY_SLACK):
+    for batch in forward_batches(handle, items, budget, REPLAY_SLACK):
         with recording_inputs(handle, positions) as inputs:
-            score_batch(handle, batch, pad_id, read_nothing, False, padding=REPLAY_PADDING)
+            score_batch(handle, batch, pad_id, read_nothing, False)
         recorded.append((batch, inputs))
     return Recording(items, pad_id, recorded)
 
@@ -110,7 +105,7 @@ def recorded_without(handle: ModelHandle, previous: Recording, position: int) ->
         if later_blocks:
             with resumed_after(handle, position - 1, iter(inputs[position])), \
                     recording_inputs(handle, later_blocks) as later:
-                score_batch(handle, batch, previous.pad_id, read_nothing, False, padding=REPLAY_PADDING)
+                score_batch(handle, batch, previous.pad_id, read_nothing, False)
             kept.update((position + q, states) for q, states in later.items())
         recorded.append((batch, kept))
     return Recording(previous.items, previous.pad_id, recorded)
@@ -184,8 +179,7 @@ def replay(handle: ModelHandle, recording: Recording, positions: Sequence[int], 
             # capture before _diagonal's hooks slice the rows: a state is the whole input
             with (resumed_after(handle, start - 1, feed), _capturing(handle, captured) if capture else nullcontext(),
                   _diagonal(handle, len(candidates), dense) if dense else nullcontext()):
-                stacked = score_batch(handle, batch, recording.pad_id, final_layer, False, len(candidates),
-                                      REPLAY_PADDING)
+                stacked = score_batch(handle, batch, recording.pad_id, final_layer, False, len(candidates))
             stacked = stacked[:, 0].view(len(candidates), -1).cpu()
             for copy, p in enumerate(candidates):
                 for (pos, choice), score in zip(order, stacked[copy]):

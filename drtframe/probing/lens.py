@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..errors import DrtframeError
 from ..evaluation.items import MCItem
-from ..evaluation.loglikelihood import choice_scores, distinct_positions, final_layer
+from ..evaluation.loglikelihood import Reads, choice_scores, final_layer
 from ..logits import row_logsumexp
 from ..models.handle import ModelHandle
 from ..models.placement import head_parameters
@@ -37,8 +37,8 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
     `exact`, that product runs in bfloat16 (2-3x faster on CPU) and each row's 32 largest logits,
     which dominate the logsumexp, are recomputed in float32: on SmolLM2 a summed PIQA read moved by
     at most 0.017 (1.5 without the recomputation) and every layer's accuracy was unchanged. The last
-    layer always comes from the model's own logits, exactly as evaluation scores it. The positions read are gathered from every block before the
-    last and projected together, in chunks holding at most `max_logits` logits: on CPU the product
+    layer always comes from the model's own logits, exactly as evaluation scores it. The positions
+    read are gathered from every block before the last and projected together, in chunks holding at most `max_logits` logits: on CPU the product
     is bound by streaming W_U from memory, so one large product beats one small product per layer.
     With a `tuned` lens each block's output goes through its translator first (the tuned readout), so
     the readout belongs to `handle`: build one per pruned model. `relative` leaves out the normaliser
@@ -53,27 +53,22 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
     weight, bias = head_parameters(model, head)
     cast = None if exact else weight.to(READ_DTYPE)
 
-    def capped(logits: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(logits / softcap) * softcap if softcap else logits
+    def cap(z: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Soft-cap float32 logits `z` in place, as the model does its own (a `row_logsumexp` preparation)."""
+        return z.div_(softcap).tanh_().mul_(softcap) if softcap else z
 
     rows_at_once = max(1, max_logits // head.out_features)
 
     def logit(normed: torch.Tensor, reads: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
         """The (capped) logit of `wanted` at rows `reads` of `normed`, float32."""
         z = (normed[reads].float() * weight[wanted].float()).sum(-1)
-        return capped(z if bias is None else z + bias[wanted].float())
+        return cap(z if bias is None else z + bias[wanted].float())
 
-    def logprobs(normed: torch.Tensor, reads: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
-        """log p(wanted) at rows `reads` of `normed`, float32."""
+    def normalisers(normed: torch.Tensor) -> torch.Tensor:
+        """logsumexp of the (capped) vocabulary logits of every row of `normed`, float32."""
         if cast is None:  # whole float32 logits, as the model computes them
-            lse, target = torch.empty(len(normed), device=normed.device), torch.empty(len(reads), device=normed.device)
-            for start in range(0, len(normed), rows_at_once):
-                logits = capped(head(normed[start:start + rows_at_once])).float()
-                lse[start:start + len(logits)] = torch.logsumexp(logits, -1)
-                inside = (reads >= start) & (reads < start + len(logits))
-                target[inside] = logits[reads[inside] - start, wanted[inside]]
-            return target - lse[reads]
-        return logit(normed, reads, wanted) - torch.cat([normaliser(part) for part in normed.split(EXACT_ROWS)])[reads]
+            return torch.cat([row_logsumexp(head(part), cap) for part in normed.split(rows_at_once)])
+        return torch.cat([normaliser(part) for part in normed.split(EXACT_ROWS)])
 
     def normaliser(part: torch.Tensor) -> torch.Tensor:
         """logsumexp of a few rows' logits: all of them from a bfloat16 product, the largest `EXACT_TOP`
@@ -82,19 +77,17 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
         def exact_top(z: torch.Tensor, start: int) -> None:
             top = z.topk(min(EXACT_TOP, z.shape[-1]), dim=-1).indices
             exact = torch.einsum("rh,rkh->rk", part[start:start + len(z)].float(), weight[top].float())
-            z.scatter_(-1, top, exact if bias is None else exact + bias[top].float())
-            if softcap:
-                z.div_(softcap).tanh_().mul_(softcap)
+            cap(z.scatter_(-1, top, exact if bias is None else exact + bias[top].float()))
 
         return row_logsumexp(F.linear(part.to(READ_DTYPE), cast, None if bias is None else bias.to(READ_DTYPE)),
                              exact_top)
 
-    def readout(out, blocks, rows, positions, targets, mask) -> torch.Tensor:
+    def readout(out, blocks, reads: Reads) -> torch.Tensor:
         # the last block is read from the model's own output, exactly as evaluation scores it
-        last = final_layer(out, blocks, rows, positions, targets, mask)
+        last = final_layer(out, blocks, reads)
         if len(blocks) == 1:
             return last
-        unique, inverse, real = distinct_positions(blocks[0].shape[1], rows, positions, mask)
+        unique, inverse, real = reads.distinct()
         # Blocks of a model spread by a device map leave their outputs where they ran: the positions
         # read are gathered there and brought to the head's device.
         where = weight.device
@@ -103,13 +96,17 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
         if tuned is not None:  # the blocks read are the handle's last ones (a replay runs only those)
             picked = tuned.translate(picked, handle.kept[len(handle.kept) - len(blocks):-1])
         layers, count = picked.shape[:2]
-        at = inverse.to(where)
-        reads = (torch.arange(layers, device=where).unsqueeze(1) * count + at).reshape(-1)
-        first_tokens = bool((positions < 0).all())  # the context pass: every choice's first token
-        read = (logit if relative and first_tokens else logprobs)(
-            norm(picked.reshape(layers * count, -1)), reads, targets[real].to(where).repeat(layers))
-        values = torch.zeros((layers, *mask.shape), dtype=read.dtype, device=mask.device)
-        values[:, real] = read.view(layers, -1).to(mask.device)
+        at = (torch.arange(layers, device=where).unsqueeze(1) * count + inverse.to(where)).reshape(-1)
+        normed = norm(picked.reshape(layers * count, -1))
+        read = logit(normed, at, reads.targets[real].to(where).repeat(layers))
+        # every read but, with `relative`, a choice's first token (column 0) is normalised
+        normalised = torch.ones_like(reads.mask, dtype=torch.bool)
+        normalised[:, 0] = not relative
+        normalised = normalised[real].to(where).repeat(layers)
+        needed, index = torch.unique(at[normalised], return_inverse=True)
+        read[normalised] -= normalisers(normed[needed])[index]
+        values = torch.zeros((layers, *reads.mask.shape), dtype=read.dtype, device=reads.mask.device)
+        values[:, real] = read.view(layers, -1).to(reads.mask.device)
         return torch.cat([values.sum(-1), last.T]).T
 
     return readout

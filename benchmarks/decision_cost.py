@@ -1,7 +1,7 @@
 """Iterative decision pruning: the fast path against the slow reference, side by side, on SmolLM2.
 
 The slow path (`cache=false`) re-runs the whole float32 model per candidate with the evaluator's engine
-(each context once, its KV cache shared by the choices). The fast path records every block's input
+(each context once, its choices beside it in the same row). The fast path records every block's input
 once per round, replays runs of adjacent candidates stacked into one forward from their first block
 in a bfloat16 copy of the model (candidates before the previous round's removal resume from their
 own earlier replay), then re-checks the leading candidates in float32. Both plan on the same

@@ -26,8 +26,9 @@ from .tokenize import encode_pair, truncate
 
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback when the config names no context size
 LOGIT_ROWS = 1024  # most positions projected onto the vocabulary in one forward
-# A batch's shortest row is at least SLACK of its longest: on CPU small forwards cost more than padding.
-SLACK = 0.7
+# A batch's shortest row is at least SLACK of its longest. 200 items, SmolLM2, in-process, alternated
+# rounds: ARC-Easy 12.5 s at 0.9 against 13.4 s at 0.7 and 14.5 s at 0.95; PIQA 19.7 s, 21.0 s, 20.9 s.
+SLACK = 0.9
 
 
 @dataclass
@@ -243,9 +244,9 @@ def _stacked_rows(rows: torch.Tensor, copies: int, per_copy: int) -> torch.Tenso
     return tiled(rows, copies) + torch.arange(copies).repeat_interleave(len(rows)) * per_copy
 
 
-def forward_batches(handle: ModelHandle, items: Sequence[MCItem], budget: int, slack: float = SLACK) -> list[list[Unit]]:
+def forward_batches(handle: ModelHandle, items: Sequence[MCItem], budget: int) -> list[list[Unit]]:
     """The rows `items` need on `handle`, cut into batches (`batches`)."""
-    return batches(units_for(handle, items), budget, slack, attention_window(handle.model))
+    return batches(units_for(handle, items), budget, window=attention_window(handle.model))
 
 
 def _collect(handle: ModelHandle, items: Sequence[MCItem], budget: int, progress: Callable[[int], None] | None,

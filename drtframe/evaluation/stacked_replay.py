@@ -25,10 +25,6 @@ from .items import MCItem
 from .loglikelihood import Unit, final_layer, forward_batches, pad_token, read_nothing, score_batch, tiled
 
 
-# Stacked forwards are already tall, so padding costs more than small forwards do (the evaluator's SLACK).
-REPLAY_SLACK = 0.9
-
-
 def _rows(value, total: int, keep: int):
     """`value` with its first `keep` rows where it is batch-shaped (a tensor of `total` rows and at least
     two dimensions, or a tuple of them, such as rotary position embeddings); anything else unchanged."""
@@ -87,7 +83,7 @@ def record(handle: ModelHandle, items: Sequence[MCItem], positions: Sequence[int
     block at `positions` (memory: tokens x hidden size per position, in the model's dtype)."""
     pad_id = pad_token(handle.tokenizer)
     recorded = []
-    for batch in forward_batches(handle, items, budget, REPLAY_SLACK):
+    for batch in forward_batches(handle, items, budget):
         with recording_inputs(handle, positions) as inputs:
             score_batch(handle, batch, pad_id, read_nothing, False)
         recorded.append((batch, inputs))

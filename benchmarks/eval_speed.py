@@ -57,12 +57,11 @@ def gemm_rate(dtype) -> float:
 
 def work_flop(handle, items) -> float:
     """Matrix FLOPs of scoring `items` without padding: every context and continuation token through
-    every block, plus the head at each predicting position."""
-    from drtframe.evaluation.loglikelihood import build_units, model_max_length
+    every block, plus the head at each distinct predicting position."""
+    from drtframe.evaluation.loglikelihood import units_for
 
-    units = build_units(handle.tokenizer, items, model_max_length(handle.model))
-    tokens = sum(len(u.context) + sum(len(c) - 1 for _, _, c in u.choices) for u in units)
-    reads = sum(len(c) for u in units for _, _, c in u.choices)
+    units = units_for(handle, items)
+    tokens, reads = sum(len(u) for u in units), sum(u.reads() for u in units)
     head = handle.model.get_output_embeddings().weight.numel()
     blocks = sum(p.numel() for p in handle.layers.parameters())
     return 2 * blocks * tokens + 2 * head * reads

@@ -15,12 +15,15 @@ from tiny_models import CONFIGS, LAYERS, tiny_model, tiny_tokenizer
 
 
 def items():
-    """Shared contexts of varied length, multi-token and single-token choices, a varying-context item."""
+    """Shared contexts of varied length, multi-token and single-token choices, a varying-context item,
+    rows longer and shorter than the tiny models' sliding windows."""
     return [
         MCItem("t", 0, ("w1 w2 w3 w4 w5 w6 w7 w8 w9",) * 3, (" w10 w11", " w12", " w13 w14 w15 w16"), 0, (8, 4, 16)),
         MCItem("t", 1, ("w3 w9",) * 2, (" w4", " w5"), 1, (3, 3)),
         MCItem("t", 2, ("w20 w21 w22 w23", "w20 w21 w24"), (" w30 w31",) * 2, 0, (8, 8)),
         MCItem("t", 3, ("w40 w41 w42 w43 w44 w45 w46 w47 w48 w49 w50 w51 w52 w53",) * 2, (" w6 w6 w7", " w8"), 1, (9, 3)),
+        # a row within the tiny sliding window (4) with two multi-token choices: a custom mask there
+        MCItem("t", 4, ("w7",) * 2, (" w8 w9", " w10 w11"), 0, (6, 8)),
     ]
 
 

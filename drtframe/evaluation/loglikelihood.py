@@ -182,8 +182,6 @@ def tiled(x: torch.Tensor, copies: int) -> torch.Tensor:
     return x.repeat(copies, *([1] * (x.dim() - 1)))
 
 
-
-
 def _layout(batch: list[Unit], pad_id: int, dtype: torch.dtype):
     """A batch's input ids, positions and attention mask (right-padded), and its reads (on the CPU)."""
     width = max(len(unit) for unit in batch)
@@ -196,8 +194,9 @@ def _layout(batch: list[Unit], pad_id: int, dtype: torch.dtype):
     k = 0
     for row, unit in enumerate(batch):
         start = length = len(unit.context)
-        ids[row, :length], positions[row, :length], segment[row, :length] = torch.tensor(unit.context), \
-            torch.arange(length), 0
+        ids[row, :length] = torch.tensor(unit.context)
+        positions[row, :length] = torch.arange(length)
+        segment[row, :length] = 0
         for j, (_, _, cont) in enumerate(unit.choices, 1):
             n = len(cont) - 1
             ids[row, start:start + n] = torch.tensor(cont[:-1])
@@ -206,16 +205,20 @@ def _layout(batch: list[Unit], pad_id: int, dtype: torch.dtype):
             read_at[k, 0], read_at[k, 1:n + 1] = length - 1, torch.arange(start, start + n)
             targets[k, :n + 1], mask[k, :n + 1] = torch.tensor(cont), 1
             start, k = start + n, k + 1
-    if any(unit.segments() > 1 for unit in batch):
-        # a token sees the context and the earlier tokens of its own segment (padding sees the context)
-        query, key = segment.unsqueeze(2), segment.unsqueeze(1)
-        allowed = ((key == 0) | (key == query)) & (key >= 0) & torch.ones(width, width, dtype=torch.bool).tril()
-        attention = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
-        attention = attention.unsqueeze(1)
-    else:  # plain sequences: the model builds its own (causal, sliding) masks from the padding mask
-        attention = (segment >= 0).long()
+    attention = _attention(segment, dtype) if any(unit.segments() > 1 for unit in batch) else (segment >= 0).long()
     rows = torch.tensor([row for row, _ in choices])
     return ids, positions, attention, Reads(rows, read_at, targets, mask, width)
+
+
+def _attention(segment: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The additive (batch, 1, width, width) mask of rows whose tokens are in `segment` (0: the context,
+    j: choice j, -1: padding): a token sees the context and the earlier tokens of its own segment,
+    padding sees the context. (A batch of plain sequences passes its padding mask instead, and the
+    model builds its own causal and sliding masks.)"""
+    width = segment.shape[1]
+    query, key = segment.unsqueeze(2), segment.unsqueeze(1)
+    allowed = ((key == 0) | (key == query)) & (key >= 0) & torch.ones(width, width, dtype=torch.bool).tril()
+    return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min).unsqueeze(1)
 
 
 @torch.inference_mode()

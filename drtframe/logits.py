@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 CACHED_ROWS = 32  # rows turned into float32 and reduced at a time (6 MB for SmolLM2: in cache)
+TOP_BLOCK = 128  # entries per block of `row_top_indices`' first stage
 
 
 def row_logsumexp(rows: torch.Tensor, prepare: Callable[[torch.Tensor, int], None] | None = None,
@@ -30,3 +31,20 @@ def row_logsumexp(rows: torch.Tensor, prepare: Callable[[torch.Tensor, int], Non
         peak = z.amax(-1, keepdim=True)
         sums[start:start + len(z)] = z.sub_(peak).exp_().sum(-1).log_() + peak.squeeze(-1)
     return sums
+
+
+def row_top_indices(rows: torch.Tensor, k: int, block: int = TOP_BLOCK) -> torch.Tensor:
+    """The indices of the `k` largest entries of each row of the 2-D `rows` (in no particular order;
+    among equal entries at the k-th place, either may be picked).
+
+    They lie in the `k` blocks of `block` entries with the largest maxima (a block with a smaller
+    maximum than k others holds nothing above those k maxima), so `topk` runs over those blocks only:
+    on 32 rows of 49,152 logits, 0.42 ms instead of 1.32 ms for `topk` over whole rows.
+    """
+    count, width = rows.shape
+    if width % block or width // block <= k:
+        return rows.topk(k, dim=-1).indices
+    blocks = rows.view(count, width // block, block)
+    best = blocks.amax(-1).topk(k, dim=-1).indices
+    inside = blocks.gather(1, best.unsqueeze(-1).expand(-1, -1, block)).view(count, -1).topk(k, dim=-1).indices
+    return best.gather(1, inside // block) * block + inside % block

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ..errors import DrtframeError
 from ..evaluation.items import MCItem
 from ..evaluation.loglikelihood import Reads, choice_scores, final_layer
-from ..logits import row_logsumexp
+from ..logits import row_logsumexp, row_top_indices
 from ..models.handle import ModelHandle
 from ..models.placement import head_parameters
 from .profile import DecisionProfile, decision_profile
@@ -75,7 +75,7 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
         of each row (the terms that dominate the sum) recomputed in float32 (`row_logsumexp`'s chunks:
         on one 256-row product, 19 ms after the product instead of 49 ms for the whole batch at once)."""
         def exact_top(z: torch.Tensor, start: int) -> None:
-            top = z.topk(min(EXACT_TOP, z.shape[-1]), dim=-1).indices
+            top = row_top_indices(z, min(EXACT_TOP, z.shape[-1]))
             exact = torch.einsum("rh,rkh->rk", part[start:start + len(z)].float(), weight[top].float())
             cap(z.scatter_(-1, top, exact if bias is None else exact + bias[top].float()))
 

@@ -1,0 +1,29 @@
+"""Vocabulary-wide row reductions agree with torch's whole-row ones."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from drtframe.logits import row_logsumexp, row_top_indices
+
+
+@pytest.mark.parametrize("width, k", [(49_152, 32), (1_024, 8), (1_000, 4), (256, 2), (384, 3)])
+def test_row_top_indices_pick_the_rows_largest_entries(width, k):
+    generator = torch.Generator().manual_seed(width + k)
+    rows = torch.randn(40, width, generator=generator)
+    rows[:20, 100:100 + 3 * k] += 8  # some rows' largest entries crowd into one or two blocks
+    got = torch.sort(row_top_indices(rows, k), dim=-1).values
+    expected = torch.sort(rows.topk(k, dim=-1).indices, dim=-1).values
+    assert torch.equal(got, expected)
+
+
+def test_row_logsumexp_equals_torchs_after_the_preparation():
+    rows = torch.randn(70, 3_000, dtype=torch.bfloat16) * 5
+
+    def capped(z, start):
+        z.div_(30).tanh_().mul_(30)
+
+    expected = torch.logsumexp(torch.tanh(rows.float() / 30) * 30, dim=-1)
+    assert torch.allclose(row_logsumexp(rows, capped), expected, atol=1e-5)
+    assert torch.allclose(row_logsumexp(rows), torch.logsumexp(rows.float(), dim=-1), atol=1e-5)

@@ -82,8 +82,8 @@ def resumed_after(handle: ModelHandle, position: int, hidden: torch.Tensor | Ite
 
     With `hidden` the cached input of block `position`, the logits are those of the model without
     that block, while only the blocks after it run. An iterator of tensors feeds the next one to
-    each forward, to replay a recorded sequence of forwards. A model keeps at least one block, so when `position` is the last one it
-    stays and its output is overwritten (one block forward wasted).
+    each forward, to replay a recorded sequence of forwards. A model keeps at least one block, so
+    when `position` is the last one it stays and its output is overwritten (one block forward wasted).
     """
     last = position == handle.num_layers - 1
     replay = not isinstance(hidden, torch.Tensor)

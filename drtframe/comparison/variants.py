@@ -1,7 +1,8 @@
 """Score the dense model and its pruned variants on one item set, sharing the dense model's work.
 
 Removing blocks from j on leaves blocks 0..j-1 as they were, so the dense pass records the input of
-every block that starts some variant's removals, at each forward, and a variant whose first removed block is j replays those forwards
+every block that starts some variant's removals, at each forward, and a variant whose first
+removed block is j replays those forwards
 through the blocks after j only (`replaying_without`). Its scores are those of the pruned model run
 whole (tests check this on every architecture and on SmolLM2); only the blocks it keeps after j run.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -25,7 +26,7 @@ from .items import MCItem
 from .tokenize import encode_pair, truncate
 
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback when the config names no context size
-LOGIT_ROWS = 1024  # most positions projected onto the vocabulary in one forward
+LOGITS = 1024 * 49_152  # most vocabulary logits one forward projects (200 MB in float32; 1,024 rows of SmolLM2's)
 # A batch's shortest row is at least SLACK of its longest. 200 items, SmolLM2, in-process, alternated
 # rounds: ARC-Easy 12.5 s at 0.9 against 13.4 s at 0.7 and 14.5 s at 0.95; PIQA 19.7 s, 21.0 s, 20.9 s.
 SLACK = 0.9
@@ -99,7 +100,7 @@ def units_for(handle: ModelHandle, items: Sequence[MCItem]) -> list[Unit]:
 
 
 def batches(units: list[Unit], budget: int, slack: float = SLACK, window: int | None = None,
-            max_reads: int = LOGIT_ROWS) -> list[list[Unit]]:
+            max_reads: int = LOGITS // 49_152) -> list[list[Unit]]:
     """Consecutive rows (longest first) cut into batches that fit `budget` padded tokens and
     `max_reads` positions read, whose shortest row is at least `slack` of the longest, and that never
     put a row longer than `window` beside one needing a custom mask (which would override the window)."""
@@ -130,6 +131,7 @@ class Reads:
     mask: torch.Tensor
     width: int
 
+    @cached_property
     def distinct(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Flat indices (into batch x width) of the distinct positions read, in increasing order; the
         index among them of each real read; the mask of real reads."""
@@ -140,15 +142,15 @@ class Reads:
 
 
 # A readout turns one forward pass into per-choice scores: given the model output (whose logits,
-# (positions, vocabulary), hold the distinct positions read, in order), every block's output hidden state (when asked for) and
-# the reads, it returns one column per quantity read (the final layer for evaluation; every layer
-# for the logit-lens probes).
+# (positions, vocabulary), hold the distinct positions read, in order), every block's output hidden
+# state (when asked for) and the reads, it returns one column per quantity read (the final layer
+# for evaluation; every layer for the logit-lens probes).
 Readout = Callable[[Any, list | None, Reads], torch.Tensor]
 
 
 def final_layer(out, blocks, reads: Reads) -> torch.Tensor:
     """The model's own output distribution, as lm-eval scores it: (N, 1)."""
-    _, inverse, real = reads.distinct()
+    _, inverse, real = reads.distinct
     logprobs = F.log_softmax(out.logits.float(), dim=-1)
     values = torch.zeros(reads.mask.shape, dtype=logprobs.dtype, device=logprobs.device)
     values[real] = logprobs[inverse.to(logprobs.device), reads.targets[real].to(logprobs.device)]
@@ -236,7 +238,7 @@ def score_batch(handle: ModelHandle, batch: list[Unit], pad_id: int, readout: Re
                   *(tiled(t, copies).to(device) for t in (reads.positions, reads.targets, reads.mask)), reads.width)
     keep = torch.zeros(ids.numel(), dtype=torch.bool, device=device)  # the head projects the positions read only
     if readout is not read_nothing:  # a recording pass reads no logits
-        keep[reads.distinct()[0]] = True
+        keep[reads.distinct[0]] = True
     out, blocks = _forward(handle, hidden, input_ids=ids, attention_mask=attention, position_ids=positions,
                            use_cache=False, logits_to_keep=keep.view(ids.shape))
     return readout(out, blocks, reads)
@@ -249,7 +251,9 @@ def _stacked_rows(rows: torch.Tensor, copies: int, per_copy: int) -> torch.Tenso
 
 def forward_batches(handle: ModelHandle, items: Sequence[MCItem], budget: int) -> list[list[Unit]]:
     """The rows `items` need on `handle`, cut into batches (`batches`)."""
-    return batches(units_for(handle, items), budget, window=attention_window(handle.model))
+    vocabulary = handle.model.get_output_embeddings().weight.shape[0]
+    return batches(units_for(handle, items), budget, window=attention_window(handle.model),
+                   max_reads=max(1, LOGITS // vocabulary))
 
 
 def _collect(handle: ModelHandle, items: Sequence[MCItem], budget: int, progress: Callable[[int], None] | None,
@@ -294,8 +298,8 @@ def choice_scores_without(handle: ModelHandle, items: Sequence[MCItem], position
 
     With `cache`, each batch first runs the whole model (no output read), recording the input of
     every candidate block; candidate p then replays that forward through the blocks after p only, fed
-    block p's recorded input (`resumed_after`): blocks before p are the same with or without p. Without `cache`, the model
-    without p runs whole (the reference the cache is checked against).
+    block p's recorded input (`resumed_after`): blocks before p are the same with or without p.
+    Without `cache`, the model without p runs whole (the reference the cache is checked against).
     """
     def scored(batch, pad_id):
         if cache:

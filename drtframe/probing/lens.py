@@ -38,8 +38,9 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
     which dominate the logsumexp, are recomputed in float32: on SmolLM2 a summed PIQA read moved by
     at most 0.017 (1.5 without the recomputation) and every layer's accuracy was unchanged. The last
     layer always comes from the model's own logits, exactly as evaluation scores it. The positions
-    read are gathered from every block before the last and projected together, in chunks holding at most `max_logits` logits: on CPU the product
-    is bound by streaming W_U from memory, so one large product beats one small product per layer.
+    read are gathered from every block before the last and projected together, in chunks holding at
+    most `max_logits` logits: on CPU the product is bound by streaming W_U from memory, so one large
+    product beats one small product per layer.
     With a `tuned` lens each block's output goes through its translator first (the tuned readout), so
     the readout belongs to `handle`: build one per pruned model. `relative` leaves out the normaliser
     of each choice's first token, which every choice of an item reads at the same position (the
@@ -87,7 +88,7 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
         last = final_layer(out, blocks, reads)
         if len(blocks) == 1:
             return last
-        unique, inverse, real = reads.distinct()
+        unique, inverse, real = reads.distinct
         # Blocks of a model spread by a device map leave their outputs where they ran: the positions
         # read are gathered there and brought to the head's device.
         where = weight.device

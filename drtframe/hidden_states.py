@@ -64,8 +64,12 @@ def run_blocks(handle: ModelHandle, ids: torch.Tensor) -> None:
     handle.model.base_model(input_ids=ids, use_cache=False)
 
 
-def block_inputs(handle: ModelHandle, ids: torch.Tensor) -> list[torch.Tensor]:
-    """The hidden state entering each block of the current model, for the batch `ids`."""
+def block_inputs(handle: ModelHandle, ids: torch.Tensor, last: int | None = None) -> list[torch.Tensor]:
+    """The hidden state entering each block of the current model, for the batch `ids`; with `last`,
+    of blocks 0..`last` only (the blocks after it do not run)."""
+    if last is not None and last < handle.num_layers - 1:
+        with handle.temporarily_without(handle.kept[last + 1:]) as front:
+            return block_inputs(front, ids)
     inputs: list[torch.Tensor | None] = [None] * handle.num_layers
 
     def keep(position, block_input, block_output):

@@ -2,8 +2,10 @@
 
 Skipping block j leaves blocks 0..j-1 untouched, so their work is shared: one forward per batch
 caches the input of every block, and the candidate j then runs only blocks j+1.. from the cached
-input of j. Per round that is L + L(L-1)/2 + 1 block forwards instead of L(L-1) for re-running the
-whole model once per candidate; the iterative schedule pays it once per removal.
+input of j. Per round that is at most L + L(L-1)/2 + 1 block forwards instead of L(L-1) for
+re-running the whole model once per candidate; the iterative schedule pays it once per removal. The
+caching pass stops at the deepest candidate still running (a float32 re-check of blocks 13 and 14
+runs 15 blocks, not 30).
 
 Candidates are ranked cheaply, then the leaders measured exactly. A float32 model ranks them in a
 bfloat16 copy (about twice as fast on CPU), then measures in float32 every candidate whose bfloat16
@@ -110,7 +112,7 @@ class SkipScorer(Scorer):
         per_sample: dict[int, list[torch.Tensor]] = {p: [] for p in positions}
         running = list(positions)
         for batch, ids in enumerate(ctx.batches()):
-            cached = block_inputs(handle, ids) if self.options.cache else None
+            cached = block_inputs(handle, ids, max(running)) if self.options.cache else None
             if states is not None:
                 states.append({})
             for j in running:

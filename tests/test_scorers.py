@@ -262,6 +262,17 @@ def test_caching_costs_the_predicted_block_forwards(registry):
     assert counts[True] == batches * sum(n + n * (n - 1) // 2 + 1 for n in rounds)
 
 
+def test_block_inputs_up_to_a_block_run_only_the_blocks_before_it(registry):
+    handle = handle_of(deep_llama(), registry)
+    ids = calibration()[:2]
+    whole = block_inputs(handle, ids)
+    with count_block_forwards(handle) as counter:
+        front = block_inputs(handle, ids, last=3)
+    assert counter.count == 4 and len(front) == 4 and handle.num_layers == 8
+    for a, b in zip(front, whole):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_taylor_is_the_weight_times_gradient_salience_of_each_block(registry):
     model = tiny_model("llama")
     ids = calibration()

@@ -12,9 +12,12 @@ bfloat16 copy (about twice as fast on CPU), then measures in float32 every candi
 loss is within `recheck_within` of the best float32 loss so far (`drtframe.scoring.rechecked`): the
 block a schedule removes, and its score, are float32's; the other scores are bfloat16's. A ranking
 races the candidates (`still_racing`): after each batch, a candidate whose mean paired loss
-difference from the leader exceeds `recheck_within` by RACE_SIGMAS standard errors runs no more
+difference from the leader exceeds `race_within` by RACE_SIGMAS standard errors runs no more
 batches, and its score is its mean over the batches it ran; the far-off candidates (removing the
-first or last blocks costs nats, not hundredths) stop after one batch. Each ranking builds on the
+first or last blocks costs nats, not hundredths) stop after one batch. The two margins guard against
+different errors: `recheck_within` (0.005) against bfloat16 rounding, which moved SmolLM2's losses by
+at most 0.0013; `race_within` (0.02) against the noise of means over the first batches, which at
+0.005 raced out the block float32 removes next. Each ranking builds on the
 one before: it keeps the input its replay of candidate j gave each of the `KEPT_BLOCKS` best-ranked
 blocks, and once block b of those is removed, candidate j < b resumes from its input to b instead of
 running the blocks between again (`Carried`). A model no bfloat16 copy is made of (not float32, or
@@ -41,14 +44,15 @@ from .options import Options
 from .scoring import Scorer, ScoringContext, rechecked
 
 KEPT_BLOCKS = 6  # best-ranked blocks whose replay inputs a ranking keeps for the next round
-RACE_SIGMAS = 4.0  # standard errors beyond `recheck_within` that take a candidate out of a ranking's race
+RACE_SIGMAS = 4.0  # standard errors beyond `race_within` that take a candidate out of a ranking's race
 States = list[dict[tuple[int, int], torch.Tensor]]  # per batch: (candidate, block), original indices -> input
 
 
 class SkipOptions(Options):
     cache: bool = True  # false: the whole model per candidate (the reference)
     bfloat16: bool = True  # rank in a bfloat16 copy of a float32 model, re-check the leaders in float32
-    recheck_within: float = 0.02  # loss: how close to the best a bfloat16 candidate is re-checked
+    recheck_within: float = 0.005  # loss: how close to the best a bfloat16 candidate is re-checked
+    race_within: float = 0.02  # loss: how far behind the leader (beyond RACE_SIGMAS errors) a candidate leaves
     resume: bool = True  # keep replay inputs at the best-ranked blocks for the next round
     race: bool = True  # a ranking stops running candidates that are clearly not near the best
 
@@ -90,7 +94,7 @@ class SkipScorer(Scorer):
         resume = resumable(carried.states, carried.kept, ctx.handle.kept) if carried is not None else None
         states: States | None = [] if self.options.resume else None
         ranked = self.losses(ctx if copy is None else replace(ctx, handle=copy), positions, resume, states,
-                             within=self.options.recheck_within if self.options.race else None)
+                             within=self.options.race_within if self.options.race else None)
         del copy, carried
         if states is not None:
             best = {ctx.handle.kept[p] for p in sorted(positions, key=ranked.get)[:KEPT_BLOCKS]}

@@ -211,6 +211,18 @@ def test_a_race_stops_far_off_candidates_and_keeps_the_best_with_its_exact_score
     assert scores[True][3] != pytest.approx(scores[False][3], abs=1e-3)
 
 
+def test_the_race_has_its_own_margin(registry):
+    """`race_within`, not `recheck_within`, decides who leaves the race: a wide one keeps everyone."""
+    handle = handle_of(deep_llama(), registry)
+    ctx = ScoringContext(handle, calibration(samples=12), 2)
+    counts = {}
+    for name, options in (("no race", {"race": False}), ("wide", {"race_within": 100.0}), ("default", {})):
+        with count_block_forwards(handle) as counter:
+            method(registry, "perplexity", resume=False, recheck_within=0.02, **options).scorer.score(ctx)
+        counts[name] = counter.count
+    assert counts["wide"] == counts["no race"] > counts["default"]
+
+
 @pytest.mark.parametrize("model_type", sorted(CONFIGS))
 def test_cached_skipping_matches_rerunning_on_every_architecture(model_type, registry):
     handle = handle_of(tiny_model(model_type), registry)

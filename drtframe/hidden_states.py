@@ -64,12 +64,18 @@ def run_blocks(handle: ModelHandle, ids: torch.Tensor) -> None:
     handle.model.base_model(input_ids=ids, use_cache=False)
 
 
-def block_inputs(handle: ModelHandle, ids: torch.Tensor, last: int | None = None) -> list[torch.Tensor]:
+def block_inputs(handle: ModelHandle, ids: torch.Tensor, last: int | None = None,
+                 seed: tuple[int, torch.Tensor] | None = None) -> list[torch.Tensor | None]:
     """The hidden state entering each block of the current model, for the batch `ids`; with `last`,
-    of blocks 0..`last` only (the blocks after it do not run)."""
+    of blocks 0..`last` only (the blocks after it do not run); with `seed` = (position, the input of
+    the block there), of the blocks from that position on only (the earlier entries are None)."""
     if last is not None and last < handle.num_layers - 1:
         with handle.temporarily_without(handle.kept[last + 1:]) as front:
-            return block_inputs(front, ids)
+            return block_inputs(front, ids, seed=seed)
+    if seed is not None and seed[0] > 0:
+        start, hidden = seed
+        with resumed_after(handle, start - 1, hidden):  # the model now holds the blocks from `start` on
+            return [None] * start + block_inputs(handle, ids)
     inputs: list[torch.Tensor | None] = [None] * handle.num_layers
 
     def keep(position, block_input, block_output):
@@ -172,6 +178,37 @@ def count_block_forwards(handle: ModelHandle) -> Iterator[BlockCounter]:
 
     with hooked(handle.layers, register):
         yield counter
+
+
+def carried_inputs(kept_before: Sequence[int], inputs: Mapping[int, T], kept_now: Sequence[int]) -> dict[int, T]:
+    """The block inputs recorded on the model with blocks `kept_before` (original index -> input) that
+    hold for the model with blocks `kept_now`, which lacks one block b of it: those of the blocks
+    before b, and b's input, which now enters the block after b. Nothing for any other model."""
+    if len(kept_now) != len(kept_before) - 1 or not set(kept_now) < set(kept_before):
+        return {}
+    removed = (set(kept_before) - set(kept_now)).pop()
+    held = {k: x for k, x in inputs.items() if k < removed}
+    after = [k for k in kept_now if k > removed]
+    if removed in inputs and after:
+        held[after[0]] = inputs[removed]
+    return held
+
+
+def completed_inputs(handle: ModelHandle, ids: torch.Tensor, known: Mapping[int, torch.Tensor],
+                     last: int) -> list[torch.Tensor]:
+    """The inputs of blocks 0..`last` of the current model for the batch `ids`: those `known` holds
+    (original index -> input) up to the first one it lacks, the rest recorded on from there."""
+    prefix = []
+    for k in handle.kept[:last + 1]:
+        if k not in known:
+            break
+        prefix.append(known[k])
+    if len(prefix) > last:
+        return prefix
+    if not prefix:
+        return block_inputs(handle, ids, last)
+    start = len(prefix) - 1
+    return prefix[:start] + block_inputs(handle, ids, last, (start, prefix[start]))[start:]
 
 
 def resumable(states: Sequence[Mapping[tuple[int, int], T]], kept_before: Sequence[int],

@@ -15,17 +15,19 @@ races the candidates (`still_racing`): after each batch, a candidate whose mean 
 difference from the leader exceeds `race_within` by RACE_SIGMAS standard errors runs no more
 batches, and its score is its mean over the batches it ran; the far-off candidates (removing the
 first or last blocks costs nats, not hundredths) stop after one batch. The two margins guard against
-different errors: `recheck_within` (0.005) against bfloat16 rounding, which moved SmolLM2's losses by
-at most 0.0013; `race_within` (0.02) against the noise of means over the first batches, which at
-0.005 raced out the block float32 removes next. Each ranking builds on the
-one before: it keeps the input its replay of candidate j gave each of the `KEPT_BLOCKS` best-ranked
-blocks, and once block b of those is removed, candidate j < b resumes from its input to b instead of
-running the blocks between again (`Carried`). A model no bfloat16 copy is made of (not float32, or
-spread by a device map) is ranked as it is, and its ranking is final. Option `race=false` runs every
-candidate on every batch, `resume=false` keeps nothing between rounds, `bfloat16=false` measures
-every candidate in the model's precision on all the data with none of these shortcuts; `cache=false`
-re-runs the whole model per candidate instead (same scores as `bfloat16=false`: the reference that
-checks the shortcuts).
+different errors: `recheck_within` (0.005) against bfloat16 rounding, which moved SmolLM2's losses
+by at most 0.0013; `race_within` (0.02) against the noise of means over the first batches, which at
+0.005 raced out the block float32 removes next. Each ranking builds on the one before: it keeps the
+input its replay of candidate j gave each of the `KEPT_BLOCKS` best-ranked blocks, and once block b
+of those is removed, candidate j < b resumes from its input to b instead of running the blocks
+between again (`Carried`). The float32 re-checks keep the block inputs they record in the same way:
+after block b goes, those of the blocks before b still hold and b's enters the block after it
+(`carried_inputs`), so the next round's re-checks record from there on only. A model no bfloat16
+copy is made of (not float32, or spread by a device map) is ranked as it is, and its ranking is
+final. Option `race=false` runs every candidate on every batch, `resume=false` keeps nothing between
+rounds, `bfloat16=false` measures every candidate in the model's precision on all the data with none
+of these shortcuts; `cache=false` re-runs the whole model per candidate instead (same scores as
+`bfloat16=false`: the reference that checks the shortcuts).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from weakref import WeakKeyDictionary
 
 import torch
 
-from .hidden_states import block_inputs, hidden_in, hooked, resumable, resumed_after
+from .hidden_states import (block_inputs, carried_inputs, completed_inputs, hidden_in, hooked, resumable,
+                            resumed_after)
 from .models.handle import ModelHandle
 from .options import Options
 from .scoring import Scorer, ScoringContext, rechecked
@@ -46,6 +49,7 @@ from .scoring import Scorer, ScoringContext, rechecked
 KEPT_BLOCKS = 6  # best-ranked blocks whose replay inputs a ranking keeps for the next round
 RACE_SIGMAS = 4.0  # standard errors beyond `race_within` that take a candidate out of a ranking's race
 States = list[dict[tuple[int, int], torch.Tensor]]  # per batch: (candidate, block), original indices -> input
+Inputs = list[dict[int, torch.Tensor]]  # per batch: block, original index -> its input in the current model
 
 
 class SkipOptions(Options):
@@ -59,10 +63,12 @@ class SkipOptions(Options):
 
 @dataclass(frozen=True)
 class Carried:
-    """Replay inputs a ranking of the model with blocks `kept` left for the next round."""
+    """Replay inputs a ranking of the model with blocks `kept` left for the next round, and the float32
+    block inputs its re-checks recorded (the next round's re-checks start from those still valid)."""
 
     kept: tuple[int, ...]
     states: States
+    inputs: Inputs
 
 
 class SkipScorer(Scorer):
@@ -92,31 +98,41 @@ class SkipScorer(Scorer):
         final = copy is None
         carried = self._carried.pop(ctx.handle.model, None)
         resume = resumable(carried.states, carried.kept, ctx.handle.kept) if carried is not None else None
+        inputs: Inputs = [] if carried is None else [carried_inputs(carried.kept, batch, ctx.handle.kept)
+                                                     for batch in carried.inputs]
         states: States | None = [] if self.options.resume else None
         ranked = self.losses(ctx if copy is None else replace(ctx, handle=copy), positions, resume, states,
                              within=self.options.race_within if self.options.race else None)
         del copy, carried
+        exact = {} if final else rechecked(ranked, lambda close: self.losses(ctx, close, inputs=inputs), float,
+                                           self.options.recheck_within)
         if states is not None:
             best = {ctx.handle.kept[p] for p in sorted(positions, key=ranked.get)[:KEPT_BLOCKS]}
             self._carried[ctx.handle.model] = Carried(ctx.handle.kept, [
-                {key: state for key, state in batch.items() if key[1] in best} for batch in states])
-        if final:
-            return [ranked[p] for p in positions]
-        exact = rechecked(ranked, lambda close: self.losses(ctx, close), float, self.options.recheck_within)
+                {key: state for key, state in batch.items() if key[1] in best} for batch in states], inputs)
         return [exact.get(p, ranked[p]) for p in positions]
 
     @torch.inference_mode()
     def losses(self, ctx: ScoringContext, positions: list[int],
                resume: tuple[int, dict[int, list[torch.Tensor]]] | None = None,
-               states: States | None = None, within: float | None = None) -> dict[int, float]:
+               states: States | None = None, within: float | None = None,
+               inputs: Inputs | None = None) -> dict[int, float]:
         """The mean calibration loss of `ctx.handle` without the block at each of `positions`; candidates
         `resume` covers start from their saved inputs; `states` (when given) gets the inputs every
-        replay gave the blocks it ran; with `within`, the candidates race (`still_racing`)."""
+        replay gave the blocks it ran; with `within`, the candidates race (`still_racing`); `inputs`
+        (when given) holds block inputs already recorded, and gets those recorded here."""
         handle = ctx.handle
         per_sample: dict[int, list[torch.Tensor]] = {p: [] for p in positions}
         running = list(positions)
         for batch, ids in enumerate(ctx.batches()):
-            cached = block_inputs(handle, ids, max(running)) if self.options.cache else None
+            cached = None
+            if self.options.cache and inputs is None:
+                cached = block_inputs(handle, ids, max(running))
+            elif self.options.cache:
+                if batch == len(inputs):
+                    inputs.append({})
+                cached = completed_inputs(handle, ids, inputs[batch], max(running))
+                inputs[batch].update(zip(handle.kept, cached))
             if states is not None:
                 states.append({})
             for j in running:

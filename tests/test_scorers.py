@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM
 
 from drtframe.errors import DrtframeError
-from drtframe.hidden_states import block_inputs, count_block_forwards, resumed_after
+from drtframe.hidden_states import (block_inputs, carried_inputs, completed_inputs, count_block_forwards,
+                                    resumed_after)
 from drtframe.methods import find_architecture, resolve_method
 from drtframe.models.handle import ModelHandle
 from drtframe.scoring import ScoringContext, rechecked
@@ -283,6 +284,45 @@ def test_block_inputs_up_to_a_block_run_only_the_blocks_before_it(registry):
     assert counter.count == 4 and len(front) == 4 and handle.num_layers == 8
     for a, b in zip(front, whole):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+    known = dict(zip(handle.kept[:3], whole[:3]))  # recorded before: blocks 2..4 run from block 2's input
+    with count_block_forwards(handle) as counter:
+        completed = completed_inputs(handle, ids, known, 5)
+    assert counter.count == 4 and len(completed) == 6
+    for a, b in zip(completed, whole):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_carried_inputs_keep_what_still_holds_after_one_removal():
+    before, inputs = (0, 1, 2, 3, 4), {0: "a", 1: "b", 2: "c", 3: "d"}
+    assert carried_inputs(before, inputs, (0, 1, 3, 4)) == {0: "a", 1: "b", 3: "c"}  # 2's input now enters 3
+    assert carried_inputs(before, inputs, (0, 1, 2, 3)) == {0: "a", 1: "b", 2: "c", 3: "d"}
+    assert carried_inputs(before, {0: "a"}, (0, 1, 3, 4)) == {0: "a"}  # 2's input was not recorded
+    assert carried_inputs(before, inputs, before) == {}
+    assert carried_inputs(before, inputs, (0, 3, 4)) == {}
+
+
+def test_float32_rechecks_start_from_the_inputs_the_round_before_recorded(registry):
+    """After block b goes, a re-check needs no recording of the blocks before b, and starts the rest
+    from b's recorded input: the same scores with fewer block forwards."""
+    from dataclasses import replace
+
+    handle = handle_of(deep_llama(), registry)
+    ctx = ctx_for(handle)
+    scorers = [method(registry, "perplexity").scorer for _ in range(2)]
+    for scorer in scorers:
+        first = scorer.score(ctx)
+    removed = min(range(8), key=first.__getitem__)
+    (carried,) = scorers[1]._carried.values()
+    assert all(removed in batch for batch in carried.inputs)
+    scorers[1]._carried[handle.model] = replace(carried, inputs=[])  # as if nothing had been recorded
+    scores, counts = [], []
+    with handle.temporarily_without((removed,)) as pruned:
+        for scorer in scorers:
+            with count_block_forwards(pruned) as counter:
+                scores.append(scorer.score(replace(ctx, handle=pruned)))
+            counts.append(counter.count)
+    assert scores[0] == pytest.approx(scores[1], rel=1e-6)
+    assert counts[0] < counts[1]
 
 
 def test_taylor_is_the_weight_times_gradient_salience_of_each_block(registry):

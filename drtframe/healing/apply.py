@@ -28,7 +28,6 @@ def heal(handle: ModelHandle, removed: tuple[int, ...], healer: Healer, calibrat
         raise DrtframeError(f"healer {healer.name} changes weights in place, but the device map keeps "
                             f"{len(handle.offloaded)} weights off-device ({handle.offloaded[0]}, ...); give it "
                             f"more --max-memory so that every weight stays on a device")
-    calibration = calibration.sized()
     status(f"tokenising calibration text {calibration.source}")
     tokens = calibration_tokens(calibration, handle.tokenizer)
     status(f"healing with {healer.name}")

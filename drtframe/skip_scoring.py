@@ -22,7 +22,8 @@ input its replay of candidate j gave each of the `KEPT_BLOCKS` best-ranked block
 of those is removed, candidate j < b resumes from its input to b instead of running the blocks
 between again (`Carried`). The float32 re-checks keep the block inputs they record in the same way:
 after block b goes, those of the blocks before b still hold and b's enters the block after it
-(`carried_inputs`), so the next round's re-checks record from there on only. A model no bfloat16
+(`carried_inputs`), so the next round's re-checks record from there on only. Both carry over only
+to the same calibration batches (`Carried.serves`). A model no bfloat16
 copy is made of (not float32, or spread by a device map) is ranked as it is, and its ranking is
 final. Option `race=false` runs every candidate on every batch, `resume=false` keeps nothing between
 rounds, `bfloat16=false` measures every candidate in the model's precision on all the data with none
@@ -69,6 +70,12 @@ class Carried:
     kept: tuple[int, ...]
     states: States
     inputs: Inputs
+    calibration: torch.Tensor
+    batch_size: int
+
+    def serves(self, ctx: ScoringContext) -> bool:
+        """Whether `ctx` reads the calibration batches these inputs were recorded on."""
+        return ctx.batch_size == self.batch_size and torch.equal(ctx.calibration, self.calibration)
 
 
 class SkipScorer(Scorer):
@@ -97,6 +104,7 @@ class SkipScorer(Scorer):
         copy = ctx.handle.bfloat16_copy()  # None: the model is ranked as it is, and its ranking is final
         final = copy is None
         carried = self._carried.pop(ctx.handle.model, None)
+        carried = carried if carried is not None and carried.serves(ctx) else None
         resume = resumable(carried.states, carried.kept, ctx.handle.kept) if carried is not None else None
         inputs: Inputs = [] if carried is None else [carried_inputs(carried.kept, batch, ctx.handle.kept)
                                                      for batch in carried.inputs]
@@ -109,7 +117,8 @@ class SkipScorer(Scorer):
         if states is not None:
             best = {ctx.handle.kept[p] for p in sorted(positions, key=ranked.get)[:KEPT_BLOCKS]}
             self._carried[ctx.handle.model] = Carried(ctx.handle.kept, [
-                {key: state for key, state in batch.items() if key[1] in best} for batch in states], inputs)
+                {key: state for key, state in batch.items() if key[1] in best} for batch in states], inputs,
+                ctx.calibration, ctx.batch_size)
         return [exact.get(p, ranked[p]) for p in positions]
 
     @torch.inference_mode()

@@ -172,6 +172,20 @@ def test_a_ranking_resumes_from_the_inputs_the_round_before_saved(registry):
     assert counts[True] < counts[False]
 
 
+def test_nothing_carries_over_to_other_calibration_data(registry):
+    """A scorer that ranked on one calibration set starts afresh on another: the same scores as a new one."""
+    from dataclasses import replace
+
+    handle = handle_of(deep_llama(), registry)
+    scorer = method(registry, "perplexity").scorer
+    first = scorer.score(ctx_for(handle))
+    removed = min(range(8), key=first.__getitem__)
+    other = ScoringContext(handle, calibration(seed=11), 4)
+    with handle.temporarily_without((removed,)) as pruned:
+        scores = [chosen.score(replace(other, handle=pruned)) for chosen in (scorer, method(registry, "perplexity").scorer)]
+    assert scores[0] == scores[1]
+
+
 def test_rechecked_measures_every_candidate_the_ranking_puts_near_the_best():
     ranked = {0: 1.00, 1: 1.01, 2: 1.10, 3: 1.50}
     truth = {0: 1.05, 1: 1.00, 2: 1.20, 3: 1.04}  # the ranking erred by 0.46 on block 3

@@ -24,6 +24,8 @@ def items():
         MCItem("t", 3, ("w40 w41 w42 w43 w44 w45 w46 w47 w48 w49 w50 w51 w52 w53",) * 2, (" w6 w6 w7", " w8"), 1, (9, 3)),
         # a row within the tiny sliding window (4) with two multi-token choices: a custom mask there
         MCItem("t", 4, ("w7",) * 2, (" w8 w9", " w10 w11"), 0, (6, 8)),
+        # choices that begin alike share a prefix tree: branches at depths 1 and 2, one choice a prefix of another
+        MCItem("t", 5, ("w1 w2",) * 4, (" w8 w9 w10", " w8 w9 w11", " w8 w12", " w8 w9"), 2, (10, 10, 7, 6)),
     ]
 
 

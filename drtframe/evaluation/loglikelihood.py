@@ -2,9 +2,9 @@
 
 lm-eval runs every (context, choice) pair as its own sequence and projects every position onto
 the vocabulary. Here a context and the continuations of all the choices scored against it share one
-row of one forward: the context once, then each choice's tokens, which attend to the context and to
-their own earlier tokens only (a custom attention mask; positions restart after the context). The
-output projection is computed only where a continuation token is predicted. Rows of similar length
+row of one forward: the context once, then the choices' tokens as a prefix tree (choices that begin
+alike share those tokens), each attending to the context and to its own earlier tokens only (a
+custom attention mask; positions restart after the context). The output projection is computed only where a continuation token is predicted. Rows of similar length
 are batched under a token budget, so long contexts (HellaSwag) never exhaust memory. For a model
 with a sliding attention window, a row longer than the window holds one multi-token choice only,
 and is batched without a custom mask so that the model's own window applies.
@@ -39,12 +39,33 @@ class Unit:
     context: tuple[int, ...]
     choices: list[tuple[int, int, tuple[int, ...]]] = field(default_factory=list)
 
+    @cached_property
+    def tree(self) -> tuple[list[int], list[int], list[list[int]]]:
+        """The row after the context: every distinct prefix of the continuations but their last token,
+        once, as its last token (choices that begin alike share those tokens). Returns those tokens,
+        each one's parent among them (-1: the context), and per choice the indices of its prefixes,
+        shortest first. (Read once the choices are complete.)"""
+        index: dict[tuple[int, ...], int] = {}
+        tokens: list[int] = []
+        parents: list[int] = []
+        paths: list[list[int]] = []
+        for _, _, cont in self.choices:
+            path: list[int] = []
+            for end in range(1, len(cont)):
+                if cont[:end] not in index:
+                    index[cont[:end]] = len(tokens)
+                    tokens.append(cont[end - 1])
+                    parents.append(path[-1] if path else -1)
+                path.append(index[cont[:end]])
+            paths.append(path)
+        return tokens, parents, paths
+
     def __len__(self) -> int:
-        """Tokens in the row: the context, then each continuation but its last token."""
-        return len(self.context) + sum(len(cont) - 1 for _, _, cont in self.choices)
+        """Tokens in the row: the context, then the prefix tree of the continuations."""
+        return len(self.context) + len(self.tree[0])
 
     def reads(self) -> int:
-        """Distinct positions read: the context's last, then every continuation token in the row."""
+        """Distinct positions read: the context's last, then every token of the prefix tree."""
         return len(self) - len(self.context) + 1
 
     def segments(self) -> int:
@@ -85,12 +106,12 @@ def _split(unit: Unit, window: int | None) -> list[Unit]:
 def build_units(tokenizer, items: Sequence[MCItem], max_length: int, window: int | None = None) -> list[Unit]:
     """Encode every pair the lm-eval way, group choices that share a context into rows (split where
     `window` requires), longest row first."""
-    units: dict[tuple[int, ...], Unit] = {}
+    choices: dict[tuple[int, ...], list] = {}
     for pos, item in enumerate(items):
         for choice, (context, continuation) in enumerate(zip(item.contexts, item.continuations)):
             pair = truncate(encode_pair(tokenizer, context, continuation), max_length)
-            units.setdefault(pair.context, Unit(pair.context)).choices.append((pos, choice, pair.continuation))
-    rows = [row for unit in units.values() for row in _split(unit, window)]
+            choices.setdefault(pair.context, []).append((pos, choice, pair.continuation))
+    rows = [row for context, group in choices.items() for row in _split(Unit(context, group), window)]
     return sorted(rows, key=lambda u: -len(u))
 
 
@@ -189,37 +210,43 @@ def _layout(batch: list[Unit], pad_id: int, dtype: torch.dtype):
     width = max(len(unit) for unit in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     positions = torch.zeros((len(batch), width), dtype=torch.long)
-    segment = torch.full((len(batch), width), -1, dtype=torch.long)  # 0: context, j: choice j, -1: padding
     choices = [(row, cont) for row, unit in enumerate(batch) for _, _, cont in unit.choices]
     steps = max(len(cont) for _, cont in choices)
     read_at, targets, mask = (torch.zeros((len(choices), steps), dtype=torch.long) for _ in range(3))
     k = 0
     for row, unit in enumerate(batch):
-        start = length = len(unit.context)
-        ids[row, :length] = torch.tensor(unit.context)
-        positions[row, :length] = torch.arange(length)
-        segment[row, :length] = 0
-        for j, (_, _, cont) in enumerate(unit.choices, 1):
-            n = len(cont) - 1
-            ids[row, start:start + n] = torch.tensor(cont[:-1])
-            positions[row, start:start + n] = torch.arange(length, length + n)
-            segment[row, start:start + n] = j
-            read_at[k, 0], read_at[k, 1:n + 1] = length - 1, torch.arange(start, start + n)
-            targets[k, :n + 1], mask[k, :n + 1] = torch.tensor(cont), 1
-            start, k = start + n, k + 1
-    attention = _attention(segment, dtype) if any(unit.segments() > 1 for unit in batch) else (segment >= 0).long()
+        length = len(unit.context)
+        tokens, parents, paths = unit.tree
+        ids[row, :len(unit)] = torch.tensor(unit.context + tuple(tokens))
+        depth: list[int] = []
+        for parent in parents:
+            depth.append(depth[parent] + 1 if parent >= 0 else 1)
+        positions[row, :len(unit)] = torch.tensor([*range(length), *(length - 1 + d for d in depth)], dtype=torch.long)
+        for (_, _, cont), path in zip(unit.choices, paths):
+            read_at[k, 0], read_at[k, 1:len(cont)] = length - 1, torch.tensor(path, dtype=torch.long) + length
+            targets[k, :len(cont)], mask[k, :len(cont)] = torch.tensor(cont), 1
+            k += 1
+    if any(unit.segments() > 1 for unit in batch):
+        attention = _attention(batch, width, dtype)
+    else:  # every row a plain sequence: the padding mask, and the model builds its own causal and sliding masks
+        attention = (torch.arange(width) < torch.tensor([len(unit) for unit in batch]).unsqueeze(1)).long()
     rows = torch.tensor([row for row, _ in choices])
     return ids, positions, attention, Reads(rows, read_at, targets, mask, width)
 
 
-def _attention(segment: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The additive (batch, 1, width, width) mask of rows whose tokens are in `segment` (0: the context,
-    j: choice j, -1: padding): a token sees the context and the earlier tokens of its own segment,
-    padding sees the context. (A batch of plain sequences passes its padding mask instead, and the
-    model builds its own causal and sliding masks.)"""
-    width = segment.shape[1]
-    query, key = segment.unsqueeze(2), segment.unsqueeze(1)
-    allowed = ((key == 0) | (key == query)) & (key >= 0) & torch.ones(width, width, dtype=torch.bool).tril()
+def _attention(batch: list[Unit], width: int, dtype: torch.dtype) -> torch.Tensor:
+    """The additive (batch, 1, width, width) mask of the rows of `batch`: a context token sees the
+    context up to itself, a token of the prefix tree sees the context and its own prefix (its
+    ancestors and itself), padding sees the context."""
+    allowed = torch.zeros((len(batch), width, width), dtype=torch.bool)
+    for row, unit in enumerate(batch):
+        length = len(unit.context)
+        allowed[row, :, :length] = True
+        allowed[row, :length, :length] = torch.ones(length, length, dtype=torch.bool).tril()
+        for i, parent in enumerate(unit.tree[1]):
+            if parent >= 0:
+                allowed[row, length + i] = allowed[row, length + parent]
+            allowed[row, length + i, length + i] = True
     return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min).unsqueeze(1)
 
 

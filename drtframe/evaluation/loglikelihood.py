@@ -1,13 +1,14 @@
 """Continuation log-likelihoods for many MC items, with the shared context evaluated once.
 
-lm-eval runs every (context, choice) pair as its own sequence and projects every position onto
-the vocabulary. Here a context and the continuations of all the choices scored against it share one
-row of one forward: the context once, then the choices' tokens as a prefix tree (choices that begin
+lm-eval runs every (context, choice) pair as its own sequence and projects every position onto the
+vocabulary. Here a context and the continuations of all the choices scored against it share one row
+of one forward: the context once, then the choices' tokens as a prefix tree (choices that begin
 alike share those tokens), each attending to the context and to its own earlier tokens only (a
-custom attention mask; positions restart after the context). The output projection is computed only where a continuation token is predicted. Rows of similar length
-are batched under a token budget, so long contexts (HellaSwag) never exhaust memory. For a model
-with a sliding attention window, a row longer than the window holds one multi-token choice only,
-and is batched without a custom mask so that the model's own window applies.
+custom attention mask; positions restart after the context). The output projection is computed only
+where a continuation token is predicted. Rows of similar length are batched under a token budget, so
+long contexts (HellaSwag) never exhaust memory. For a model with a sliding attention window, a row
+longer than the window holds one multi-token choice only, and is batched without a custom mask so
+that the model's own window applies.
 """
 
 from __future__ import annotations
@@ -218,10 +219,10 @@ def _layout(batch: list[Unit], pad_id: int, dtype: torch.dtype):
         length = len(unit.context)
         tokens, parents, paths = unit.tree
         ids[row, :len(unit)] = torch.tensor(unit.context + tuple(tokens))
-        depth: list[int] = []
+        tree_positions: list[int] = []  # a tree token sits one position after its parent, or after the context
         for parent in parents:
-            depth.append(depth[parent] + 1 if parent >= 0 else 1)
-        positions[row, :len(unit)] = torch.tensor([*range(length), *(length - 1 + d for d in depth)], dtype=torch.long)
+            tree_positions.append(tree_positions[parent] + 1 if parent >= 0 else length)
+        positions[row, :len(unit)] = torch.tensor([*range(length), *tree_positions])
         for (_, _, cont), path in zip(unit.choices, paths):
             read_at[k, 0], read_at[k, 1:len(cont)] = length - 1, torch.tensor(path, dtype=torch.long) + length
             targets[k, :len(cont)], mask[k, :len(cont)] = torch.tensor(cont), 1

@@ -43,6 +43,7 @@ _EXPORTS = {
     "lens_profile": ".probing.lens",
     "model_max_length": ".evaluation.loglikelihood",
     "rechecked": ".scoring",
+    "removed_block": ".hidden_states",
     "resumable": ".hidden_states",
     "resumed_after": ".hidden_states",
     "row_logsumexp": ".logits",

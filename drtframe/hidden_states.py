@@ -180,13 +180,21 @@ def count_block_forwards(handle: ModelHandle) -> Iterator[BlockCounter]:
         yield counter
 
 
+def removed_block(kept_before: Sequence[int], kept_now: Sequence[int]) -> int | None:
+    """The block (original index) the model with blocks `kept_now` lacks, when it is the model with
+    blocks `kept_before` less exactly one; None otherwise (what a round may carry over needs this)."""
+    if len(kept_now) != len(kept_before) - 1 or not set(kept_now) < set(kept_before):
+        return None
+    return (set(kept_before) - set(kept_now)).pop()
+
+
 def carried_inputs(kept_before: Sequence[int], inputs: Mapping[int, T], kept_now: Sequence[int]) -> dict[int, T]:
     """The block inputs recorded on the model with blocks `kept_before` (original index -> input) that
     hold for the model with blocks `kept_now`, which lacks one block b of it: those of the blocks
     before b, and b's input, which now enters the block after b. Nothing for any other model."""
-    if len(kept_now) != len(kept_before) - 1 or not set(kept_now) < set(kept_before):
+    removed = removed_block(kept_before, kept_now)
+    if removed is None:
         return {}
-    removed = (set(kept_before) - set(kept_now)).pop()
     held = {k: x for k, x in inputs.items() if k < removed}
     after = [k for k in kept_now if k > removed]
     if removed in inputs and after:
@@ -221,9 +229,9 @@ def resumable(states: Sequence[Mapping[tuple[int, int], T]], kept_before: Sequen
     position (in `kept_now`) of the first block after b, and per candidate j < b saved in every batch
     its inputs per batch; None unless `kept_now` is `kept_before` less one block.
     """
-    if len(kept_now) != len(kept_before) - 1 or not set(kept_now) < set(kept_before):
+    removed = removed_block(kept_before, kept_now)
+    if removed is None:
         return None
-    removed = (set(kept_before) - set(kept_now)).pop()
     inputs = {j: [batch[j, removed] for batch in states] for j in kept_now
               if j < removed and states and all((j, removed) in batch for batch in states)}
     return sum(k < removed for k in kept_now), inputs

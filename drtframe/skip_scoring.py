@@ -41,8 +41,7 @@ from weakref import WeakKeyDictionary
 
 import torch
 
-from .hidden_states import (block_inputs, carried_inputs, completed_inputs, hidden_in, hooked, resumable,
-                            resumed_after)
+from .hidden_states import carried_inputs, completed_inputs, hidden_in, hooked, resumable, resumed_after
 from .models.handle import ModelHandle
 from .options import Options
 from .scoring import Scorer, ScoringContext, rechecked
@@ -135,13 +134,12 @@ class SkipScorer(Scorer):
         running = list(positions)
         for batch, ids in enumerate(ctx.batches()):
             cached = None
-            if self.options.cache and inputs is None:
-                cached = block_inputs(handle, ids, max(running))
-            elif self.options.cache:
-                if batch == len(inputs):
+            if self.options.cache:
+                if inputs is not None and batch == len(inputs):
                     inputs.append({})
-                cached = completed_inputs(handle, ids, inputs[batch], max(running))
-                inputs[batch].update(zip(handle.kept, cached))
+                known = inputs[batch] if inputs is not None else {}
+                cached = completed_inputs(handle, ids, known, max(running))
+                known.update(zip(handle.kept, cached))
             if states is not None:
                 states.append({})
             for j in running:

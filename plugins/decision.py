@@ -40,7 +40,7 @@ import torch
 
 from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, Options, PrunePlan, Schedule,
                       ScheduleStopped, Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl,
-                      lens_profile, rechecked, resumable, scores_in_original_numbering)
+                      lens_profile, rechecked, removed_block, resumable, scores_in_original_numbering)
 from drtframe.evaluation.stacked_replay import Recording, ReplayStates, Resume, record, recorded_without, replay
 
 
@@ -91,7 +91,7 @@ class Round:
 
     def after_removal(self, handle: ModelHandle) -> Round:
         """The round of `handle`, this round's model less one block."""
-        removed = (set(self.kept) - set(handle.kept)).pop()
+        removed = removed_block(self.kept, handle.kept)
         carried = [{key: value for key, value in batch.items() if key[1] < removed} for batch in self.states]
         return Round(handle.kept, recorded_without(handle, self.recording, self.kept.index(removed)), carried,
                      resumable(self.states, self.kept, handle.kept))
@@ -184,8 +184,7 @@ class Decision(Scorer):
         """This model's round: recorded once, and after one more removal built from the previous round."""
         previous = self._rounds.get(handle.model)
         if previous is None or previous.kept != handle.kept:
-            one_more = (previous is not None and len(previous.kept) == len(handle.kept) + 1
-                        and set(handle.kept) < set(previous.kept))
+            one_more = previous is not None and removed_block(previous.kept, handle.kept) is not None
             if not one_more:
                 self._rounds.pop(handle.model, None)  # free the old round before recording anew
             self._rounds[handle.model] = (previous.after_removal(handle) if one_more

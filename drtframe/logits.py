@@ -4,6 +4,10 @@ A row of logits is 49,152 floats for SmolLM2 (262,144 for Gemma 3). `torch.logsu
 whole batch of them writes and reads several temporaries the size of the batch, which on CPU costs
 more than the arithmetic: on 2,040 rows of bfloat16 logits it took 310 ms here, against 138 ms for
 the same sums taken 32 rows at a time, in place on each chunk's float32 copy (identical values).
+Each pass over a chunk costs about as much as the exponentials, so `row_logsumexp` makes three
+(copy, exp, sum) where the textbook form makes five (it also finds and subtracts each row's largest
+logit, which only guards float32's range: 2,048 rows, 52.8 -> 34.7 ms from bfloat16, 62.0 -> 40.8 ms
+from float32, within 2e-6 of it).
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import torch
 
 CACHED_ROWS = 32  # rows turned into float32 and reduced at a time (6 MB for SmolLM2: in cache)
 TOP_BLOCK = 128  # entries per block of `row_top_indices`' first stage
+# Unshifted row sums of exponentials trusted as they are: finite, and large enough that the terms
+# lost below float32's smallest normal number (1e-38 each, 262,144 at most) cannot move them.
+SAFE_SUMS = (1e-20, 3e38)
 
 
 def row_logsumexp(rows: torch.Tensor, prepare: Callable[[torch.Tensor, int], None] | None = None,
@@ -22,15 +29,38 @@ def row_logsumexp(rows: torch.Tensor, prepare: Callable[[torch.Tensor, int], Non
 
     `prepare(z, start)`, if given, may first rewrite in place `z`, the float32 copy of rows
     start..start+len(z) (to correct some logits, or soft-cap them).
+
+    The sums of exponentials are taken unshifted (float32 holds e^88), which is exact to rounding
+    while each row's sum lies in SAFE_SUMS; a chunk with a row outside it (a logit above 88, or all
+    below -46) is redone shifted by each row's largest logit.
     """
     sums = torch.empty(len(rows), dtype=torch.float32, device=rows.device)
+    buffer = torch.empty((min(chunk, len(rows)), rows.shape[-1]), dtype=torch.float32, device=rows.device)
     for start in range(0, len(rows), chunk):
-        z = rows[start:start + chunk].to(torch.float32, copy=True)
-        if prepare is not None:
-            prepare(z, start)
-        peak = z.amax(-1, keepdim=True)
-        sums[start:start + len(z)] = z.sub_(peak).exp_().sum(-1).log_() + peak.squeeze(-1)
+        part = rows[start:start + chunk]
+        z = buffer[:len(part)]
+        if prepare is None and part.dtype == torch.float32:
+            torch.exp(part, out=z)
+        else:
+            z.copy_(part)
+            if prepare is not None:
+                prepare(z, start)
+            z.exp_()
+        total = z.sum(-1)
+        if ((total >= SAFE_SUMS[0]) & (total <= SAFE_SUMS[1])).all():
+            sums[start:start + len(part)] = total.log_()
+        else:
+            sums[start:start + len(part)] = _shifted_logsumexp(part, prepare, start)
     return sums
+
+
+def _shifted_logsumexp(part: torch.Tensor, prepare, start: int) -> torch.Tensor:
+    """`row_logsumexp` of one chunk the textbook way: each row shifted by its largest logit."""
+    z = part.to(torch.float32, copy=True)
+    if prepare is not None:
+        prepare(z, start)
+    peak = z.amax(-1, keepdim=True)
+    return z.sub_(peak).exp_().sum(-1).log_() + peak.squeeze(-1)
 
 
 def row_top_indices(rows: torch.Tensor, k: int, block: int = TOP_BLOCK) -> torch.Tensor:

@@ -27,3 +27,12 @@ def test_row_logsumexp_equals_torchs_after_the_preparation():
     expected = torch.logsumexp(torch.tanh(rows.float() / 30) * 30, dim=-1)
     assert torch.allclose(row_logsumexp(rows, capped), expected, atol=1e-5)
     assert torch.allclose(row_logsumexp(rows), torch.logsumexp(rows.float(), dim=-1), atol=1e-5)
+
+
+def test_row_logsumexp_holds_beyond_float32s_range_of_exponentials():
+    rows = torch.randn(70, 3_000) * 5
+    rows[3] += 200  # e^200 overflows float32: that chunk is redone shifted
+    rows[40] -= 300  # so does a sum too small to trust
+    rows[66, 7] = 95.0  # one logit past e^88 in the last chunk
+    assert torch.allclose(row_logsumexp(rows), torch.logsumexp(rows, dim=-1), atol=1e-5)
+    assert torch.allclose(row_logsumexp(rows.bfloat16()), torch.logsumexp(rows.bfloat16().float(), dim=-1), atol=1e-5)

@@ -33,7 +33,6 @@ of these shortcuts; `cache=false` re-runs the whole model per candidate instead 
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import ClassVar
@@ -80,7 +79,8 @@ class Carried:
 class SkipScorer(Scorer):
     """Base of scorers whose score of block j is a calibration loss with block j skipped.
 
-    Subclasses implement `loss`; `score` runs the candidates (see the module for the shortcuts).
+    Subclasses implement `loss` (or `skipped_loss`); `score` runs the candidates (see the module for
+    the shortcuts).
     """
 
     default_schedule: ClassVar[str] = "iterative"
@@ -91,9 +91,15 @@ class SkipScorer(Scorer):
         super().__init__(options)
         self._carried: WeakKeyDictionary = WeakKeyDictionary()  # model -> Carried of its latest ranking
 
-    @abstractmethod
     def loss(self, logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """One loss per sample of the batch `ids`, shape (batch,), from the skipped model's logits."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither loss() nor skipped_loss()")
+
+    def skipped_loss(self, handle: ModelHandle, ids: torch.Tensor) -> torch.Tensor:
+        """One loss per sample of the batch `ids` under `handle` as it stands (the candidate already
+        skipped): by default `loss` of its logits. A scorer that needs less than the logits overrides
+        this (perplexity reads `drtframe.next_token_nll`, which never writes them out whole)."""
+        return self.loss(handle.model(input_ids=ids, use_cache=False).logits, ids)
 
     def score(self, ctx: ScoringContext) -> list[float]:
         positions = list(range(ctx.handle.num_layers))
@@ -150,8 +156,7 @@ class SkipScorer(Scorer):
                            else handle.temporarily_without((handle.kept[j],)))
                 saving = _saving_inputs(handle, start, handle.kept[j], states[-1]) if states is not None else nullcontext()
                 with skipped, saving:
-                    logits = handle.model(input_ids=ids, use_cache=False).logits
-                per_sample[j].append(self.loss(logits, ids).double().cpu())
+                    per_sample[j].append(self.skipped_loss(handle, ids).double().cpu())
             if within is not None:
                 running = still_racing({j: torch.cat(per_sample[j]) for j in running}, within)
         return {p: torch.cat(losses).mean().item() for p, losses in per_sample.items()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from drtframe import SkipScorer, hookimpl, row_logsumexp
+from drtframe import SkipScorer, hookimpl, next_token_nll
 
 
 class Perplexity(SkipScorer):
@@ -16,13 +16,11 @@ class Perplexity(SkipScorer):
 
     name = "perplexity"
 
-    def loss(self, logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """Mean next-token NLL of each sample: logsumexp minus the target's logit. The logits are read a
-        few rows at a time (`row_logsumexp`): per batch of 8 x 256 bfloat16 logits 138 ms, against
-        310 ms for `torch.logsumexp` on the whole batch (cross_entropy on the transposed view: 4.8x that)."""
-        lse = row_logsumexp(logits.reshape(-1, logits.shape[-1])).view(logits.shape[:-1])[:, :-1]
-        target = logits[:, :-1].gather(-1, ids[:, 1:, None]).squeeze(-1)
-        return (lse - target.float()).mean(-1)
+    def skipped_loss(self, handle, ids: torch.Tensor) -> torch.Tensor:
+        """Mean next-token NLL of each sample, through drtframe's tiled head (`next_token_nll`): per
+        batch of 8 x 256 tokens of SmolLM2, 76 ms in bfloat16 against 141 ms for the model's whole
+        logits then their `row_logsumexp`."""
+        return next_token_nll(handle, ids).mean(-1)
 
 
 @hookimpl

@@ -1,0 +1,63 @@
+"""drtframe's tiled output head gives the next-token NLL of the model's own logits, on every
+architecture, and falls back to those logits for a head it does not reproduce."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import drtframe.output_head as output_head
+from drtframe.output_head import OutputHead, next_token_nll
+from test_scorers import calibration, handle_of
+from tiny_models import CONFIGS, tiny_model
+
+
+def direct_nll(model, ids) -> torch.Tensor:
+    """The obviously correct NLL: log_softmax of the model's whole logits at each next token."""
+    with torch.inference_mode():
+        logits = model(input_ids=ids, use_cache=False).logits[:, :-1].float()
+    return -torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+
+
+def head_rows_seen(model) -> list[int]:
+    """Records the positions each call of the model's own head projects."""
+    seen: list[int] = []
+    model.get_output_embeddings().register_forward_hook(lambda m, args, out: seen.append(out.shape[-2]))
+    return seen
+
+
+@pytest.mark.parametrize("model_type", sorted(CONFIGS))
+def test_tiled_head_gives_the_models_nll_without_its_whole_logits(model_type, registry, monkeypatch):
+    monkeypatch.setattr(output_head, "HEAD_ROWS", 5)  # uneven tiles: rows and vocabulary both cut
+    monkeypatch.setattr(output_head, "HEAD_COLUMNS", 17)
+    model = tiny_model(model_type)
+    if model_type == "gemma3_text":
+        model.config.final_logit_softcapping = 3.0  # small enough to bend these logits
+    handle, ids = handle_of(model, registry), calibration(3, 12)
+    expected = direct_nll(model, ids)
+    seen = head_rows_seen(model)
+    with torch.inference_mode():
+        got = next_token_nll(handle, ids)
+    assert seen == [1]  # the model's head projected the last position only: the tiles did the rest
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_a_head_it_does_not_reproduce_is_read_through_the_models_logits(registry):
+    model = tiny_model("llama")
+    model.get_output_embeddings().register_forward_hook(lambda m, args, out: out * 0.5)  # a logit scale
+    handle, ids = handle_of(model, registry), calibration(3, 12)
+    expected = direct_nll(model, ids)
+    seen = head_rows_seen(model)
+    with torch.inference_mode():
+        first, second = next_token_nll(handle, ids), next_token_nll(handle, ids)
+    assert seen == [1, 12, 12]  # one check, then the model's own logits every time
+    assert torch.allclose(first, expected, atol=1e-5) and torch.equal(first, second)
+
+
+def test_rows_beyond_float32s_range_of_exponentials_are_redone_from_whole_logits():
+    generator = torch.Generator().manual_seed(0)
+    head = OutputHead(torch.randn(50, 8, generator=generator), torch.randn(50, generator=generator), None)
+    normed = torch.randn(6, 8, generator=generator)
+    normed[2] *= 60  # logits far past e^88
+    expected = torch.logsumexp(head.logits(normed), -1)
+    assert torch.allclose(head.logsumexp(normed), expected, atol=1e-4)

@@ -163,15 +163,15 @@ def test_lens_follows_blocks_removed_in_place(registry):
             assert [s[:, -1].tolist() for s in scores] == loglikelihoods(pruned, items())
 
 
-def test_lens_chunking_changes_nothing(registry):
-    from drtframe.evaluation.loglikelihood import choice_scores
-    from drtframe.probing.lens import lens_readout
-    from tiny_models import VOCAB
+def test_float32_lens_tiles_change_nothing(registry, monkeypatch):
+    import drtframe.output_head as output_head
 
     handle = handle_for("llama", registry)
-    whole = layer_scores(handle, items())
-    chunked = choice_scores(handle, items(), lens_readout(handle, max_logits=VOCAB), hidden=True)
-    for a, b in zip(whole, chunked):
+    whole = layer_scores(handle, items(), exact=True)
+    monkeypatch.setattr(output_head, "HEAD_ROWS", 3)
+    monkeypatch.setattr(output_head, "HEAD_COLUMNS", 7)
+    tiled = layer_scores(handle, items(), exact=True)
+    for a, b in zip(whole, tiled):
         assert torch.allclose(a, b, atol=1e-5)
 
 

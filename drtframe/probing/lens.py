@@ -18,18 +18,17 @@ from ..evaluation.items import MCItem
 from ..evaluation.loglikelihood import Reads, choice_scores, final_layer
 from ..logits import row_logsumexp, row_top_indices
 from ..models.handle import ModelHandle
-from ..models.placement import head_parameters
+from ..output_head import OutputHead
 from .profile import DecisionProfile, decision_profile
 from .tuned_lens import READOUTS, TunedLens, tuned_lens_for
 
-LENS_LOGITS = 100_000_000  # most vocabulary logits (rows x vocab) held at once: 400 MB in float32
 READ_DTYPE = torch.bfloat16  # the normaliser's product for layers before the last (exact=False)
 EXACT_TOP = 32  # logits per row recomputed in float32 there: the terms that dominate the logsumexp
 EXACT_ROWS = 256  # rows whose normaliser is one bfloat16 product (the product streams all of W_U)
 
 
-def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool = False,
-                 tuned: TunedLens | None = None, relative: bool = False):
+def lens_readout(handle: ModelHandle, exact: bool = False, tuned: TunedLens | None = None,
+                 relative: bool = False):
     """A readout returning one column per decoder layer (block outputs, in order).
 
     A read is log p(target) = z[target] - logsumexp(z) with z = W_U norm_f(h). The target logit is a
@@ -38,9 +37,8 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
     which dominate the logsumexp, are recomputed in float32: on SmolLM2 a summed PIQA read moved by
     at most 0.017 (1.5 without the recomputation) and every layer's accuracy was unchanged. The last
     layer always comes from the model's own logits, exactly as evaluation scores it. The positions
-    read are gathered from every block before the last and projected together, in chunks holding at
-    most `max_logits` logits: on CPU the product is bound by streaming W_U from memory, so one large
-    product beats one small product per layer.
+    read are gathered from every block before the last and projected together (`exact`: in
+    `OutputHead`'s float32 tiles): on CPU one large product beats one small product per layer.
     With a `tuned` lens each block's output goes through its translator first (the tuned readout), so
     the readout belongs to `handle`: build one per pruned model. `relative` leaves out the normaliser
     of each choice's first token, which every choice of an item reads at the same position (the
@@ -48,27 +46,14 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
     which a softmax over choices (the decision profile) cancels. For one-token continuations (the
     letter format) no vocabulary product remains, which matters with Gemma's 262k-token vocabulary.
     """
-    model = handle.model
-    norm, head = handle.final_norm, model.get_output_embeddings()
-    softcap = getattr(model.config, "final_logit_softcapping", None)
-    weight, bias = head_parameters(model, head)
+    norm, head = handle.final_norm, OutputHead.of(handle)
+    weight, bias, cap = head.weight, head.bias, head.cap
     cast = None if exact else weight.to(READ_DTYPE)
-
-    def cap(z: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Soft-cap float32 logits `z` in place, as the model does its own (a `row_logsumexp` preparation)."""
-        return z.div_(softcap).tanh_().mul_(softcap) if softcap else z
-
-    rows_at_once = max(1, max_logits // head.out_features)
-
-    def logit(normed: torch.Tensor, reads: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
-        """The (capped) logit of `wanted` at rows `reads` of `normed`, float32."""
-        z = (normed[reads].float() * weight[wanted].float()).sum(-1)
-        return cap(z if bias is None else z + bias[wanted].float())
 
     def normalisers(normed: torch.Tensor) -> torch.Tensor:
         """logsumexp of the (capped) vocabulary logits of every row of `normed`, float32."""
-        if cast is None:  # whole float32 logits, as the model computes them
-            return torch.cat([row_logsumexp(head(part), cap) for part in normed.split(rows_at_once)])
+        if cast is None:  # float32 logits, as the model computes them
+            return head.logsumexp(normed)
         return torch.cat([normaliser(part) for part in normed.split(EXACT_ROWS)])
 
     def normaliser(part: torch.Tensor) -> torch.Tensor:
@@ -99,7 +84,7 @@ def lens_readout(handle: ModelHandle, max_logits: int = LENS_LOGITS, exact: bool
         layers, count = picked.shape[:2]
         at = (torch.arange(layers, device=where).unsqueeze(1) * count + inverse.to(where)).reshape(-1)
         normed = norm(picked.reshape(layers * count, -1))
-        read = logit(normed, at, reads.targets[real].to(where).repeat(layers))
+        read = head.target_logits(normed[at], reads.targets[real].to(where).repeat(layers))
         # every read but, with `relative`, a choice's first token (column 0) is normalised
         normalised = torch.ones_like(reads.mask, dtype=torch.bool)
         normalised[:, 0] = not relative

@@ -98,10 +98,12 @@ def next_token_nll(handle: ModelHandle, ids: torch.Tensor) -> torch.Tensor:
             last = model(input_ids=ids, use_cache=False, logits_to_keep=1).logits[:, -1]
         finally:
             hook.remove()
-        normed, head = captured[-1], OutputHead.of(handle)
-        _REPRODUCES[model] = head.reproduces(normed[:, -1], last)
+        head = OutputHead.of(handle)
+        where = head.weight.device  # a device map may leave the norm's output elsewhere
+        normed = captured[-1].to(where)
+        _REPRODUCES[model] = head.reproduces(normed[:, -1], last.to(where))
         if _REPRODUCES[model]:
-            rows, targets = normed[:, :-1].reshape(-1, normed.shape[-1]), ids[:, 1:].reshape(-1)
+            rows, targets = normed[:, :-1].reshape(-1, normed.shape[-1]), ids[:, 1:].reshape(-1).to(where)
             return (head.logsumexp(rows) - head.target_logits(rows, targets)).view(len(ids), -1)
     logits = model(input_ids=ids, use_cache=False).logits[:, :-1]
     lse = row_logsumexp(logits.reshape(-1, logits.shape[-1])).view(logits.shape[:-1])

@@ -4,10 +4,11 @@ A model's head writes every position's logits out whole: for a calibration batch
 of SmolLM2 that is 2,048 x 49,152 values, which on CPU costs more to write and read back than to
 compute. A loss that needs only each row's logsumexp and one target logit can take the product
 HEAD_ROWS x HEAD_COLUMNS at a time instead, summing each tile's exponentials while it is in cache
-(`benchmarks/head_cost.py`, one 8 x 256 batch: 135 -> 83 ms in bfloat16, 424 -> 312 ms in float32,
-within 2.3e-5 per token in float32; in bfloat16 the target's logit is now a float32 dot product,
-where the whole logits had rounded it to bfloat16, up to 0.12 at these magnitudes). `next_token_nll` does so wherever `OutputHead` reproduces the model's own logits,
-which it checks on every forward, and reads the model's logits otherwise.
+(`benchmarks/head_cost.py`, one 8 x 256 batch: 135 -> 83 ms in bfloat16, 424 -> 312 ms in
+float32, within 2.3e-5 per token in float32; in bfloat16 the target's logit is a float32 dot
+product, where the whole logits had rounded it to bfloat16, up to 0.12 at these magnitudes).
+`next_token_nll` does so wherever `OutputHead` reproduces the model's own logits. Evaluation keeps
+the model's logits and lm-eval's `log_softmax` (`drtframe.evaluation.loglikelihood.final_layer`).
 """
 
 from __future__ import annotations
@@ -86,26 +87,40 @@ def next_token_nll(handle: ModelHandle, ids: torch.Tensor) -> torch.Tensor:
     """The NLL of each next token of `ids` under `handle` as it stands (blocks skipped or replaced by
     the caller's hooks): (batch, seq_len - 1), float32.
 
-    The model runs to its final norm and projects its last position only; `OutputHead` does the rest
-    a tile at a time, after checking that it gives the model's own logits at that last position. A
-    model whose head it does not reproduce (or with no known final norm) is read through its own
-    logits from then on.
+    A model's first forward projects every position itself, and `OutputHead` is checked against its
+    logits at the last of them. Where it reproduces them, the later forwards project one position
+    (checked again each time) and `OutputHead`'s tiles do the rest from the final norm's output;
+    elsewhere (a logit scale, no known final norm) the model's own logits are read. A forward never
+    runs twice: callers may feed recorded inputs one forward at a time.
     """
     model, norm = handle.model, handle.final_norm
-    if norm is not None and _REPRODUCES.get(model, True):
+    keep = torch.ones_like(ids, dtype=torch.bool)
+    keep[:, -1] = False  # rows in the model's order: sample by sample, position by position
+    targets = ids[:, 1:].reshape(-1)
+    known = _REPRODUCES.get(model)
+    if norm is None or known is False:
+        logits = model(input_ids=ids, use_cache=False, logits_to_keep=keep).logits
+    else:
+        mask = keep
+        if known:  # the model projects the last row only, for the check
+            mask = torch.zeros_like(keep)
+            mask[-1, -2] = True
         captured = []
         hook = norm.register_forward_hook(lambda module, args, output: captured.append(output))
         try:
-            last = model(input_ids=ids, use_cache=False, logits_to_keep=1).logits[:, -1]
+            logits = model(input_ids=ids, use_cache=False, logits_to_keep=mask).logits
         finally:
             hook.remove()
         head = OutputHead.of(handle)
         where = head.weight.device  # a device map may leave the norm's output elsewhere
-        normed = captured[-1].to(where)
-        _REPRODUCES[model] = head.reproduces(normed[:, -1], last.to(where))
+        normed = captured[-1][keep.to(captured[-1].device)].to(where)
+        _REPRODUCES[model] = head.reproduces(normed[-1:], logits[-1:].to(where))
         if _REPRODUCES[model]:
-            rows, targets = normed[:, :-1].reshape(-1, normed.shape[-1]), ids[:, 1:].reshape(-1).to(where)
-            return (head.logsumexp(rows) - head.target_logits(rows, targets)).view(len(ids), -1)
-    logits = model(input_ids=ids, use_cache=False).logits[:, :-1]
-    lse = row_logsumexp(logits.reshape(-1, logits.shape[-1])).view(logits.shape[:-1])
-    return lse - logits.gather(-1, ids[:, 1:, None]).squeeze(-1).float()
+            targets = targets.to(where)
+            nll = head.logsumexp(normed) - head.target_logits(normed, targets)
+            return nll.view(len(ids), -1).to(ids.device)
+        if known:
+            raise RuntimeError("drtframe's output head stopped reproducing the model's logits between two forwards")
+    targets = targets.to(logits.device)
+    nll = row_logsumexp(logits) - logits.gather(-1, targets[:, None]).squeeze(-1).float()
+    return nll.view(len(ids), -1).to(ids.device)

@@ -37,9 +37,11 @@ def test_tiled_head_gives_the_models_nll_without_its_whole_logits(model_type, re
     expected = direct_nll(model, ids)
     seen = head_rows_seen(model)
     with torch.inference_mode():
-        got = next_token_nll(handle, ids)
-    assert seen == [1]  # the model's head projected the last position only: the tiles did the rest
-    assert torch.allclose(got, expected, atol=1e-5)
+        first, later = next_token_nll(handle, ids), next_token_nll(handle, ids)
+    # the first forward projects all 33 positions read and checks the tiles' head against them; later
+    # ones have the model project one position (checked again) and the tiles do the rest
+    assert seen == [33, 1]
+    assert torch.allclose(first, expected, atol=1e-5) and torch.allclose(later, expected, atol=1e-5)
 
 
 def test_a_head_it_does_not_reproduce_is_read_through_the_models_logits(registry):
@@ -50,7 +52,7 @@ def test_a_head_it_does_not_reproduce_is_read_through_the_models_logits(registry
     seen = head_rows_seen(model)
     with torch.inference_mode():
         first, second = next_token_nll(handle, ids), next_token_nll(handle, ids)
-    assert seen == [1, 12, 12]  # one check, then the model's own logits every time
+    assert seen == [33, 33]  # the check fails on the first forward: the model's own logits every time
     assert torch.allclose(first, expected, atol=1e-5) and torch.equal(first, second)
 
 
@@ -61,3 +63,13 @@ def test_rows_beyond_float32s_range_of_exponentials_are_redone_from_whole_logits
     normed[2] *= 60  # logits far past e^88
     expected = torch.logsumexp(head.logits(normed), -1)
     assert torch.allclose(head.logsumexp(normed), expected, atol=1e-4)
+
+
+def test_a_head_that_changes_after_its_check_is_an_error_not_a_wrong_number(registry):
+    model = tiny_model("llama")
+    handle, ids = handle_of(model, registry), calibration(3, 12)
+    with torch.inference_mode():
+        next_token_nll(handle, ids)
+        model.get_output_embeddings().register_forward_hook(lambda m, args, out: out * 0.5)
+        with pytest.raises(RuntimeError, match="stopped reproducing"):
+            next_token_nll(handle, ids)

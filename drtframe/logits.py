@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 CACHED_ROWS = 32  # rows turned into float32 and reduced at a time (6 MB for SmolLM2: in cache)
 TOP_BLOCK = 128  # entries per block of `row_top_indices`' first stage
@@ -61,6 +62,23 @@ def _shifted_logsumexp(part: torch.Tensor, prepare, start: int) -> torch.Tensor:
         prepare(z, start)
     peak = z.amax(-1, keepdim=True)
     return z.sub_(peak).exp_().sum(-1).log_() + peak.squeeze(-1)
+
+
+def row_log_softmax_at(rows: torch.Tensor, at: torch.Tensor, targets: torch.Tensor,
+                       chunk: int = CACHED_ROWS) -> torch.Tensor:
+    """`log_softmax(rows.float(), -1)[at, targets]`, taken `chunk` rows at a time: the same values to
+    the bit (the kernel normalises each row on its own), without writing every row's result out
+    (evaluating 200 PIQA items: 421 -> 184 ms in the profile; ARC-Easy 100 -> 73 ms). Evaluation
+    needs torch's `log_softmax` itself, whose float32 sums lm-eval's numbers carry (`row_logsumexp`
+    is nearer float64)."""
+    out = torch.empty(len(at), dtype=torch.float32, device=rows.device)
+    at, targets = at.to(rows.device), targets.to(rows.device)
+    for start in range(0, len(rows), chunk):
+        inside = ((at >= start) & (at < start + chunk)).nonzero().squeeze(-1)
+        if len(inside):
+            part = F.log_softmax(rows[start:start + chunk].float(), dim=-1)
+            out[inside] = part[at[inside] - start, targets[inside]]
+    return out
 
 
 def row_top_indices(rows: torch.Tensor, k: int, block: int = TOP_BLOCK) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from drtframe.logits import row_logsumexp, row_top_indices
+from drtframe.logits import row_log_softmax_at, row_logsumexp, row_top_indices
 
 
 @pytest.mark.parametrize("width, k", [(49_152, 32), (1_024, 8), (1_000, 4), (256, 2), (384, 3)])
@@ -36,3 +36,14 @@ def test_row_logsumexp_holds_beyond_float32s_range_of_exponentials():
     rows[66, 7] = 95.0  # one logit past e^88 in the last chunk
     assert torch.allclose(row_logsumexp(rows), torch.logsumexp(rows, dim=-1), atol=1e-5)
     assert torch.allclose(row_logsumexp(rows.bfloat16()), torch.logsumexp(rows.bfloat16().float(), dim=-1), atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_row_log_softmax_at_is_log_softmax_to_the_bit(dtype):
+    generator = torch.Generator().manual_seed(1)
+    rows = (torch.randn(70, 3_000, generator=generator) * 5).to(dtype)
+    at = torch.tensor([0, 0, 5, 31, 32, 33, 69, 69, 40])  # rows read twice, across chunk edges
+    targets = torch.randint(0, 3_000, (len(at),), generator=generator)
+    expected = torch.log_softmax(rows.float(), dim=-1)[at, targets]
+    assert torch.equal(row_log_softmax_at(rows, at, targets), expected)
+    assert torch.equal(row_log_softmax_at(rows, at, targets, chunk=7), expected)

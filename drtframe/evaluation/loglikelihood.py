@@ -19,9 +19,9 @@ from functools import cached_property
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ..hidden_states import recording_inputs, replaying_without, watch_blocks
+from ..logits import row_log_softmax_at
 from ..models.handle import ModelHandle
 from .items import MCItem
 from .tokenize import encode_pair, truncate
@@ -172,13 +172,12 @@ Readout = Callable[[Any, list | None, Reads], torch.Tensor]
 
 def final_layer(out, blocks, reads: Reads) -> torch.Tensor:
     """The model's own output distribution, as lm-eval scores it: (N, 1). torch's float32 `log_softmax`,
-    as lm-eval takes it: against float64 it reads each token about 1e-5 high on CPU, and lm-eval's
-    numbers carry that. A more exact logsumexp (`row_logsumexp`, within 2e-6 of float64) moved
-    300 PIQA items' log-likelihoods up to 1.2e-3 away from lm-eval's instead of 9.2e-5."""
+    as lm-eval takes it (`row_log_softmax_at`): against float64 it reads each token about 1e-5 high
+    on CPU, and lm-eval's numbers carry that. A more exact logsumexp (`row_logsumexp`, within 2e-6 of
+    float64) moved 300 PIQA items' log-likelihoods up to 1.2e-3 away from lm-eval's instead of 9.2e-5."""
     _, inverse, real = reads.distinct
-    logprobs = F.log_softmax(out.logits.float(), dim=-1)
-    values = torch.zeros(reads.mask.shape, dtype=logprobs.dtype, device=logprobs.device)
-    values[real] = logprobs[inverse.to(logprobs.device), reads.targets[real].to(logprobs.device)]
+    values = torch.zeros(reads.mask.shape, dtype=torch.float32, device=out.logits.device)
+    values[real] = row_log_softmax_at(out.logits, inverse, reads.targets[real])
     return values.sum(-1).unsqueeze(1)
 
 

@@ -17,7 +17,7 @@ from drtframe.hidden_states import (block_inputs, carried_inputs, completed_inpu
 from drtframe.methods import find_architecture, resolve_method
 from drtframe.models.handle import ModelHandle
 from drtframe.scoring import ScoringContext, rechecked
-from drtframe.skip_scoring import still_racing
+from drtframe.skip_scoring import SkipScorer, still_racing
 from test_architectures import hand_pruned
 from tiny_models import CONFIGS, VOCAB, tiny_model, tiny_tokenizer
 
@@ -377,3 +377,34 @@ def test_default_counts_of_the_schedules(registry):
     assert angular.schedule.default_count(angular.scorer, 8) == 1
     angular = method(registry, "angular_distance", n=4)
     assert angular.schedule.default_count(angular.scorer, 8) == 4
+
+
+class LogitsLoss(SkipScorer):
+    """A third-party loss written against `loss(logits, ids)`: perplexity's, from whole logits."""
+
+    name = "logits_loss"
+
+    def loss(self, logits, ids):
+        return F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), ids[:, 1:], reduction="none").mean(-1)
+
+
+@pytest.mark.parametrize("options", [{"bfloat16": "false"}, {}], ids=["float32", "default"])
+def test_a_skip_scorer_written_on_logits_scores_as_perplexity_does(options, registry):
+    """perplexity reads the tiled head (`next_token_nll`), this scorer the model's whole logits: the
+    same float32 scores; in the default bfloat16 ranking, the same block chosen with the same float32
+    score, the others within bfloat16's rounding (the tiles take the target's logit in float32)."""
+    handle = handle_of(deep_llama(), registry)
+    expected = method(registry, "perplexity", **options).scorer.score(ctx_for(handle))
+    got = LogitsLoss(LogitsLoss.Options(**{k: v == "true" for k, v in options.items()})).score(ctx_for(handle))
+    best = min(range(len(expected)), key=expected.__getitem__)
+    assert min(range(len(got)), key=got.__getitem__) == best
+    assert got[best] == pytest.approx(expected[best], abs=1e-5)
+    assert got == pytest.approx(expected, abs=1e-5 if options else 1e-3)
+
+
+def test_a_skip_scorer_with_no_loss_says_so(registry):
+    class NoLoss(SkipScorer):
+        name = "no_loss"
+
+    with pytest.raises(NotImplementedError, match="NoLoss implements neither"):
+        NoLoss().score(ctx_for(handle_of(deep_llama(), registry)))

@@ -43,8 +43,8 @@ class OutputHead:
         weight, bias = head_parameters(model, model.get_output_embeddings())
         return cls(weight, bias, getattr(model.config, "final_logit_softcapping", None))
 
-    def cap(self, z: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Soft-cap float32 logits `z` in place, as the model does (a `row_logsumexp` preparation)."""
+    def cap(self, z: torch.Tensor) -> torch.Tensor:
+        """Soft-cap float32 logits `z` in place, as the model does."""
         return z.div_(self.softcap).tanh_().mul_(self.softcap) if self.softcap else z
 
     def logits(self, normed: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,7 @@ from ..errors import DrtframeError
 from ..hidden_states import run_blocks, watch_blocks
 from ..models.handle import ModelHandle
 from ..models.placement import head_parameters
+from ..output_head import OutputHead
 
 READOUTS = ("logit", "tuned")
 TRAINING_TEXT = CalibrationSpec(WIKITEXT2_SAMPLE, 40, 256)  # the packaged text: works offline
@@ -186,9 +187,9 @@ class _Reader:
     def __init__(self, handle: ModelHandle) -> None:
         model = handle.model
         self.norm = handle.final_norm
-        self.head_weight, self.head_bias = head_parameters(model, model.get_output_embeddings())
+        head = OutputHead.of(handle)  # soft-capped below out of place: the fit needs gradients through it
+        self.head_weight, self.head_bias, self.softcap = head.weight, head.bias, head.softcap
         self.cast = {torch.float32: self.head_weight.float(), TRAIN_DTYPE: self.head_weight.to(TRAIN_DTYPE)}
-        self.softcap = getattr(model.config, "final_logit_softcapping", None)
         self.frozen = [p for p in model.parameters() if p.requires_grad]
 
     def logprobs(self, hidden: torch.Tensor, dtype: torch.dtype = TRAIN_DTYPE) -> torch.Tensor:

@@ -44,6 +44,7 @@ _EXPORTS = {
     "lens_profile": ".probing.lens",
     "model_max_length": ".evaluation.loglikelihood",
     "next_token_nll": ".output_head",
+    "profile_readout": ".probing.lens",
     "rechecked": ".scoring",
     "removed_block": ".hidden_states",
     "resumable": ".hidden_states",

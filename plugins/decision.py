@@ -10,7 +10,8 @@ removing a block, when every candidate would leave the model undecided on the ca
 level, the profile's own rule for 'no transition'). The schedule finds the phases through the logit
 lens, or with its option `readout=tuned` through the tuned lens (`drtframe.probing.tuned_lens`),
 which reads early and middle blocks far better; `decision` reads only the last layer and has no
-readout.
+readout. The profile is read from the round's recording of every block's input (`read_recorded`), so
+it costs no forward of its own.
 
 The calibration items come after the evaluation window (`drtframe.calibration_items`); without a
 `benchmark` option they are the package's ARC-Easy sample (validation rows 470-569). Candidates
@@ -40,8 +41,10 @@ import torch
 
 from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, Options, PrunePlan, Schedule,
                       ScheduleStopped, Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl,
-                      lens_profile, rechecked, removed_block, resumable, scores_in_original_numbering)
-from drtframe.evaluation.stacked_replay import Recording, ReplayStates, Resume, record, recorded_without, replay
+                      lens_profile, profile_readout, rechecked, removed_block, resumable,
+                      scores_in_original_numbering)
+from drtframe.evaluation.stacked_replay import (Recording, ReplayStates, Resume, read_recorded, record,
+                                                recorded_without, replay)
 
 
 class DecisionOptions(ItemOptions):
@@ -148,11 +151,18 @@ class Decision(Scorer):
 
     def profile(self, ctx: ScoringContext, readout: str = "logit") -> DecisionProfile:
         """The calibration decision profile of the current model, every layer through the `readout` lens
-        (kept per model and readout)."""
+        (kept per model and readout). With `cache`, it is read from the round's recording, which
+        `outcomes` needs anyway: that holds every block's input, so the profile costs no forward of its
+        own (the last block runs again for the model's output)."""
         key = (ctx.handle.kept, readout)
         if key not in self._profiles:
             items = self.items()
-            self._profiles[key] = lens_profile(ctx.handle, items, readout)
+            if self.options.cache:
+                scores = read_recorded(ctx.handle, self._round(ctx.handle).recording,
+                                       profile_readout(ctx.handle, items, readout))
+                self._profiles[key] = decision_profile(scores, [item.gold for item in items])
+            else:
+                self._profiles[key] = lens_profile(ctx.handle, items, readout)
         return self._profiles[key]
 
     def outcomes(self, ctx: ScoringContext, positions: list[int] | None = None, exact: bool = False) -> list[Outcome]:

@@ -13,10 +13,11 @@ import random
 import pytest
 import torch
 
-from drtframe.evaluation.loglikelihood import choice_scores_without
+from drtframe.evaluation.loglikelihood import choice_scores, choice_scores_without
 from drtframe.evaluation.runner import load_items, resolve_benchmark
-from drtframe.evaluation.stacked_replay import record, recorded_without, stacked_choice_scores_without
+from drtframe.evaluation.stacked_replay import read_recorded, record, recorded_without, stacked_choice_scores_without
 from drtframe.methods import resolve_method
+from drtframe.probing.lens import lens_profile, profile_readout
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.scoring import ScoringContext
 from test_eval_cli import TASK
@@ -141,3 +142,35 @@ def test_rounds_resumed_from_earlier_rounds_replays_score_as_one_candidate_per_f
                 one = choice_scores_without(pruned, items, positions, cache=False)
                 for p in positions:
                     assert torch.cat(resumed[p]) == pytest.approx(torch.cat(one[p]), abs=1e-5), (gone, p)
+
+
+@pytest.mark.parametrize("model_type", ARCHITECTURES)
+def test_a_recording_reads_as_the_forward_it_recorded(model_type, words_task, tmp_path, registry):
+    handle = loaded(model_type, tmp_path, registry)
+    items = load_items(resolve_benchmark(registry, str(words_task)), None, None, None)
+    readout = profile_readout(handle, items)
+    for removed in ((), (1, 3), tuple(range(1, handle.num_layers))):  # also a model of one block
+        with handle.temporarily_without(removed) as pruned:
+            recording = record(pruned, items, range(pruned.num_layers), budget=40)
+            read = read_recorded(pruned, recording, readout)
+            run = choice_scores(pruned, items, readout, hidden=True, budget=40)
+            assert read[0].shape[1] == pruned.num_layers
+            for a, b in zip(read, run, strict=True):
+                assert torch.equal(a, b), removed
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gemma3_text"])
+def test_decision_guided_profiles_read_from_its_rounds_equal_lens_profiles(model_type, words_task, tmp_path, registry):
+    handle = loaded(model_type, tmp_path, registry)
+    scorer = resolve_method(registry, "decision_guided", {"benchmark": str(words_task), "eval_items": "0",
+                                                          "calib_items": "24"}).scorer
+    gone = ()
+    for removed in (None, 2, 0):  # the first round's recording, then two recorded from the one before
+        gone += () if removed is None else (removed,)
+        with handle.temporarily_without(gone) as pruned:
+            ctx = ScoringContext(pruned, None)
+            scorer.outcomes(ctx)  # the round after which the next is recorded incrementally
+            got, expected = scorer.profile(ctx), lens_profile(pruned, scorer.items())
+            assert got.transition == expected.transition, gone
+            assert got.decision_margin == pytest.approx(expected.decision_margin, abs=1e-5), gone
+            assert got.acc == expected.acc, gone

@@ -22,7 +22,7 @@ import torch
 from ..hidden_states import hidden_in, hooked, with_hidden_out, recording_inputs, resumed_after
 from ..models.handle import ModelHandle
 from .items import MCItem
-from .loglikelihood import Unit, final_layer, forward_batches, pad_token, read_nothing, score_batch, tiled
+from .loglikelihood import Readout, Unit, final_layer, forward_batches, pad_token, read_nothing, score_batch, tiled
 
 
 def _rows(value, total: int, keep: int):
@@ -88,6 +88,27 @@ def record(handle: ModelHandle, items: Sequence[MCItem], positions: Sequence[int
             score_batch(handle, batch, pad_id, read_nothing, False)
         recorded.append((batch, inputs))
     return Recording(items, pad_id, recorded)
+
+
+def read_recorded(handle: ModelHandle, recording: Recording, readout: Readout) -> list[torch.Tensor]:
+    """Per item, the (choices, columns) tensor a per-layer `readout` (one handed every block's output, as
+    `choice_scores(..., hidden=True)` does) reads from the forwards `recording` holds of `handle`, the
+    input of every block recorded. Block l's output is block l+1's recorded input, so only the last
+    block runs again: the numbers of `choice_scores` over the recorded items without its forward."""
+    last = handle.num_layers - 1
+    scores = [[None] * item.num_choices for item in recording.items]
+    for batch, inputs in recording.batches:
+        earlier = zip(*(inputs[p] for p in range(1, last + 1)))  # per forward: blocks 0..last-1's outputs
+
+        def read(out, blocks, reads, earlier=earlier):
+            return readout(out, [*next(earlier, ()), *blocks], reads)
+
+        with resumed_after(handle, last - 1, iter(inputs[last])):
+            read_scores = score_batch(handle, batch, recording.pad_id, read, True)
+        order = [(pos, choice) for unit in batch for pos, choice, _ in unit.choices]
+        for (pos, choice), score in zip(order, read_scores.cpu()):
+            scores[pos][choice] = score
+    return [torch.stack(per_choice) for per_choice in scores]
 
 
 def recorded_without(handle: ModelHandle, previous: Recording, position: int) -> Recording:

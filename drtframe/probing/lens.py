@@ -115,11 +115,16 @@ def layer_scores(handle: ModelHandle, items: Sequence[MCItem], budget: int = 204
                          progress=progress)
 
 
+def profile_readout(handle: ModelHandle, items: Sequence[MCItem], readout: str = "logit"):
+    """The readout a decision profile of `items` is read through: choice-relative (`lens_readout`'s
+    `relative`: no normaliser for the first token of each choice) when every item's choices share one
+    context, so read their first token at one position."""
+    shared = all(len(set(item.contexts)) == 1 for item in items)
+    return readout_for(handle, readout, relative=shared)
+
+
 def lens_profile(handle: ModelHandle, items: Sequence[MCItem], readout: str = "logit",
                  budget: int = 2048) -> DecisionProfile:
-    """The decision profile of `handle` on `items` through the `readout` lens, from choice-relative
-    scores (`lens_readout`'s `relative`: no normaliser for the first token of each choice) when every
-    item's choices share one context, so read their first token at one position."""
-    shared = all(len(set(item.contexts)) == 1 for item in items)
-    scores = choice_scores(handle, items, readout_for(handle, readout, relative=shared), hidden=True, budget=budget)
+    """The decision profile of `handle` on `items` through the `readout` lens (`profile_readout`)."""
+    scores = choice_scores(handle, items, profile_readout(handle, items, readout), hidden=True, budget=budget)
     return decision_profile(scores, [item.gold for item in items])

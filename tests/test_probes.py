@@ -17,7 +17,7 @@ from drtframe.evaluation.tokenize import encode_pair
 from drtframe.methods import find_architecture
 from drtframe.models.handle import ModelHandle
 from drtframe.probing.lens import layer_scores
-from drtframe.probing.profile import change_point, decision_profile
+from drtframe.probing.profile import BOOTSTRAP, change_point, decision_profile
 from test_eval_cli import yaml_task  # noqa: F401  (fixture)
 from test_loglikelihood import items
 from tiny_models import LAYERS, tiny_model, tiny_tokenizer
@@ -114,6 +114,36 @@ def test_one_dipping_layer_does_not_move_the_transition():
     assert change_point(np.array([0.3] * 20 + [0.45, 0.7, 0.7, 0.7, 0.7])) in (20, 21)
     assert change_point(np.array([0.6, 0.5, 0.4])) == 0  # never rises: decided from the first layer
     assert change_point(np.full(30, 0.62)) == 0  # flat: rounding in the means must not fake a rise
+
+
+def bootstrap_interval_one_resample_at_a_time(scores, gold, seed=0):
+    """The transition's interval as the rule in profile.py's docstring states it, one resample at a time."""
+    top = np.stack([torch.softmax(s.double().T, dim=-1).numpy().argmax(axis=1) for s in scores])
+    correct, gold, options = top == np.array(gold)[:, None], np.array(gold), max(s.shape[0] for s in scores)
+    rng, draws = np.random.default_rng(seed), []
+    for _ in range(BOOTSTRAP):
+        pick = rng.integers(0, len(gold), len(gold))
+        acc, picked = correct[pick].mean(axis=0), gold[pick]
+        baseline = max(np.mean(picked == o) for o in range(options))
+        decides = acc[-1] - baseline > 2 * np.sqrt(max(acc[-1] * (1 - acc[-1]), 1e-12) / (len(gold) - 1))
+        draws.append(change_point(acc) if decides else correct.shape[1])
+    low, high = np.percentile(draws, [5, 95])
+    return int(np.floor(low)), int(np.ceil(high))
+
+
+def test_the_bootstrap_taken_in_one_pass_equals_one_resample_at_a_time():
+    rng, checked = np.random.default_rng(3), 0
+    generator = torch.Generator().manual_seed(3)
+    while checked < 12:
+        n, layers, options = int(rng.integers(10, 80)), int(rng.integers(1, 25)), int(rng.integers(2, 5))
+        gold = [int(g) for g in rng.integers(0, options, n)]
+        rise = torch.linspace(0, 1, layers) ** 4 * float(rng.uniform(0.5, 3))
+        scores = [torch.randn(options, layers, generator=generator) + rise * (torch.arange(options) == g)[:, None]
+                  for g in gold]
+        profile = decision_profile(scores, gold)
+        if profile.transition.layer is not None:
+            assert profile.transition.interval == bootstrap_interval_one_resample_at_a_time(scores, gold)
+            checked += 1
 
 
 def test_transition_reports_the_phase_levels():

@@ -10,8 +10,8 @@ removing a block, when every candidate would leave the model undecided on the ca
 level, the profile's own rule for 'no transition'). The schedule finds the phases through the logit
 lens, or with its option `readout=tuned` through the tuned lens (`drtframe.probing.tuned_lens`),
 which reads early and middle blocks far better; `decision` reads only the last layer and has no
-readout. The profile is read from the round's recording of every block's input (`read_recorded`), so
-it costs no forward of its own.
+readout. The profile is read from the round's recording of every block's input (`read_recorded`):
+of a forward of its own, only the last block (with the embeddings and the head) runs.
 
 The calibration items come after the evaluation window (`drtframe.calibration_items`); without a
 `benchmark` option they are the package's ARC-Easy sample (validation rows 470-569). Candidates
@@ -151,9 +151,9 @@ class Decision(Scorer):
 
     def profile(self, ctx: ScoringContext, readout: str = "logit") -> DecisionProfile:
         """The calibration decision profile of the current model, every layer through the `readout` lens
-        (kept per model and readout). With `cache`, it is read from the round's recording, which
-        `outcomes` needs anyway: that holds every block's input, so the profile costs no forward of its
-        own (the last block runs again for the model's output)."""
+        (kept per model and readout). With `cache`, it is read from the round's recording, which the
+        round's candidates are scored from: that holds every block's input, so of a forward of its own
+        only the last block runs again, for the model's output."""
         key = (ctx.handle.kept, readout)
         if key not in self._profiles:
             items = self.items()

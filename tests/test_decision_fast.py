@@ -144,13 +144,17 @@ def test_rounds_resumed_from_earlier_rounds_replays_score_as_one_candidate_per_f
                     assert torch.cat(resumed[p]) == pytest.approx(torch.cat(one[p]), abs=1e-5), (gone, p)
 
 
-@pytest.mark.parametrize("model_type", ARCHITECTURES)
-def test_a_recording_reads_as_the_forward_it_recorded(model_type, words_task, tmp_path, registry):
+@pytest.mark.parametrize("model_type,lens", [*((m, "logit") for m in ARCHITECTURES), ("llama", "tuned")])
+def test_a_recording_reads_as_the_forward_it_recorded(model_type, lens, words_task, tmp_path, registry, monkeypatch):
+    from drtframe.probing import tuned_lens
+    from test_tuned_lens import random_lens
+
     handle = loaded(model_type, tmp_path, registry)
+    monkeypatch.setitem(tuned_lens._ATTACHED, handle.model, random_lens(2))
     items = load_items(resolve_benchmark(registry, str(words_task)), None, None, None)
-    readout = profile_readout(handle, items)
     for removed in ((), (1, 3), tuple(range(1, handle.num_layers))):  # also a model of one block
         with handle.temporarily_without(removed) as pruned:
+            readout = profile_readout(pruned, items, lens)  # the tuned lens picks the translators pruned kept
             recording = record(pruned, items, range(pruned.num_layers), budget=40)
             read = read_recorded(pruned, recording, readout)
             run = choice_scores(pruned, items, readout, hidden=True, budget=40)
@@ -160,17 +164,22 @@ def test_a_recording_reads_as_the_forward_it_recorded(model_type, words_task, tm
 
 
 @pytest.mark.parametrize("model_type", ["llama", "gemma3_text"])
-def test_decision_guided_profiles_read_from_its_rounds_equal_lens_profiles(model_type, words_task, tmp_path, registry):
+def test_decision_guided_profiles_read_from_its_rounds_equal_lens_profiles(model_type, words_task, tmp_path, registry,
+                                                                            monkeypatch):
+    import drtframe_plugins.decision as plugin
+
     handle = loaded(model_type, tmp_path, registry)
     scorer = resolve_method(registry, "decision_guided", {"benchmark": str(words_task), "eval_items": "0",
                                                           "calib_items": "24"}).scorer
+    monkeypatch.setattr(plugin, "lens_profile", None)  # no profile of its own forward
     gone = ()
     for removed in (None, 2, 0):  # the first round's recording, then two recorded from the one before
         gone += () if removed is None else (removed,)
         with handle.temporarily_without(gone) as pruned:
             ctx = ScoringContext(pruned, None)
-            scorer.outcomes(ctx)  # the round after which the next is recorded incrementally
-            got, expected = scorer.profile(ctx), lens_profile(pruned, scorer.items())
+            got = scorer.profile(ctx)  # before the candidates are scored, as the schedule asks
+            scorer.outcomes(ctx)
+            expected = lens_profile(pruned, scorer.items())
             assert got.transition == expected.transition, gone
             assert got.decision_margin == pytest.approx(expected.decision_margin, abs=1e-5), gone
             assert got.acc == expected.acc, gone

@@ -17,7 +17,7 @@ from drtframe.evaluation.tokenize import encode_pair
 from drtframe.methods import find_architecture
 from drtframe.models.handle import ModelHandle
 from drtframe.probing.lens import layer_scores
-from drtframe.probing.profile import BOOTSTRAP, change_point, decision_profile
+from drtframe.probing.profile import change_point, decision_profile
 from test_eval_cli import yaml_task  # noqa: F401  (fixture)
 from test_loglikelihood import items
 from tiny_models import LAYERS, tiny_model, tiny_tokenizer
@@ -116,34 +116,41 @@ def test_one_dipping_layer_does_not_move_the_transition():
     assert change_point(np.full(30, 0.62)) == 0  # flat: rounding in the means must not fake a rise
 
 
-def bootstrap_interval_one_resample_at_a_time(scores, gold, seed=0):
-    """The transition's interval as the rule in profile.py's docstring states it, one resample at a time."""
-    top = np.stack([torch.softmax(s.double().T, dim=-1).numpy().argmax(axis=1) for s in scores])
-    correct, gold, options = top == np.array(gold)[:, None], np.array(gold), max(s.shape[0] for s in scores)
-    rng, draws = np.random.default_rng(seed), []
-    for _ in range(BOOTSTRAP):
-        pick = rng.integers(0, len(gold), len(gold))
-        acc, picked = correct[pick].mean(axis=0), gold[pick]
-        baseline = max(np.mean(picked == o) for o in range(options))
-        decides = acc[-1] - baseline > 2 * np.sqrt(max(acc[-1] * (1 - acc[-1]), 1e-12) / (len(gold) - 1))
-        draws.append(change_point(acc) if decides else correct.shape[1])
-    low, high = np.percentile(draws, [5, 95])
-    return int(np.floor(low)), int(np.ceil(high))
+def transition_one_resample_at_a_time(correct, gold, options):
+    """l* (-1: none) of one (items, layers) correctness matrix, as profile.py's docstring states the rule."""
+    acc = correct.mean(axis=0)
+    baseline = max(np.mean(gold == o) for o in range(options))
+    if acc[-1] - baseline <= 2 * np.sqrt(max(acc[-1] * (1 - acc[-1]), 1e-12) / max(len(gold) - 1, 1)):
+        return -1
+    # the least-squares two-level step among rising splits (the first best), on one curve at a time
+    n, t = len(acc), np.arange(1, len(acc))
+    head, total = np.cumsum(acc)[:-1], acc.sum()
+    before, after = head / t, (total - head) / (n - t)
+    fit, rising = t * before ** 2 + (n - t) * after ** 2, after - before > 1e-9
+    return int(t[rising][np.argmax(fit[rising])]) if rising.any() else 0
 
 
-def test_the_bootstrap_taken_in_one_pass_equals_one_resample_at_a_time():
-    rng, checked = np.random.default_rng(3), 0
+def test_the_bootstrap_taken_in_one_pass_equals_one_resample_at_a_time(monkeypatch):
+    import drtframe.probing.profile as profile
+
+    rng = np.random.default_rng(3)
     generator = torch.Generator().manual_seed(3)
-    while checked < 12:
+    for case in range(12):
         n, layers, options = int(rng.integers(10, 80)), int(rng.integers(1, 25)), int(rng.integers(2, 5))
-        gold = [int(g) for g in rng.integers(0, options, n)]
+        gold = np.array([int(g) for g in rng.integers(0, options, n)])
         rise = torch.linspace(0, 1, layers) ** 4 * float(rng.uniform(0.5, 3))
         scores = [torch.randn(options, layers, generator=generator) + rise * (torch.arange(options) == g)[:, None]
                   for g in gold]
-        profile = decision_profile(scores, gold)
-        if profile.transition.layer is not None:
-            assert profile.transition.interval == bootstrap_interval_one_resample_at_a_time(scores, gold)
-            checked += 1
+        top = np.stack([s.T.argmax(axis=1).numpy() for s in scores])
+        correct = top == gold[:, None]
+        picks = rng.integers(0, n, (200, n))
+        stacked, _ = profile._transition_layers(correct[picks], gold[picks], options)
+        assert stacked.tolist() == [transition_one_resample_at_a_time(correct[p], gold[p], options) for p in picks]
+        # resamples judged a few at a time (to bound memory) give the same interval as all at once
+        whole = decision_profile(scores, gold.tolist()).transition
+        monkeypatch.setattr(profile, "BOOTSTRAP_CELLS", 7 * correct.size)
+        assert decision_profile(scores, gold.tolist()).transition == whole, case
+        monkeypatch.undo()
 
 
 def test_transition_reports_the_phase_levels():

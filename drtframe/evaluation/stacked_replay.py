@@ -96,11 +96,13 @@ def read_recorded(handle: ModelHandle, recording: Recording, readout: Readout) -
     input of every block recorded. Block l's output is block l+1's recorded input, so only the last
     block runs again: the numbers of `choice_scores` over the recorded items without its forward."""
     last = handle.num_layers - 1
+    if any(sorted(inputs) != list(range(last + 1)) for _, inputs in recording.batches):
+        raise ValueError("read_recorded needs a recording of every block's input of the model it reads")
     scores = [[None] * item.num_choices for item in recording.items]
     for batch, inputs in recording.batches:
         earlier = zip(*(inputs[p] for p in range(1, last + 1)))  # per forward: blocks 0..last-1's outputs
 
-        def read(out, blocks, reads, earlier=earlier):
+        def read(out, blocks, reads, earlier=earlier):  # a one-block model has no earlier outputs: ()
             return readout(out, [*next(earlier, ()), *blocks], reads)
 
         with resumed_after(handle, last - 1, iter(inputs[last])):

@@ -47,11 +47,13 @@ def row_logsumexp(rows: torch.Tensor, prepare: Callable[[torch.Tensor, int], Non
             if prepare is not None:
                 prepare(z, start)
             z.exp_()
-        total = z.sum(-1)
-        if ((total >= SAFE_SUMS[0]) & (total <= SAFE_SUMS[1])).all():
-            sums[start:start + len(part)] = total.log_()
-        else:
-            sums[start:start + len(part)] = _shifted_logsumexp(part, prepare, start)
+        torch.sum(z, -1, out=sums[start:start + len(part)])
+    safe = (sums >= SAFE_SUMS[0]) & (sums <= SAFE_SUMS[1])
+    sums.log_()
+    if not safe.all():  # checked once per call: on a GPU, one wait for the device instead of one per chunk
+        for start in range(0, len(rows), chunk):
+            if not safe[start:start + chunk].all():
+                sums[start:start + chunk] = _shifted_logsumexp(rows[start:start + chunk], prepare, start)
     return sums
 
 
@@ -73,9 +75,11 @@ def row_log_softmax_at(rows: torch.Tensor, at: torch.Tensor, targets: torch.Tens
     is nearer float64)."""
     out = torch.empty(len(at), dtype=torch.float32, device=rows.device)
     at, targets = at.to(rows.device), targets.to(rows.device)
-    for start in range(0, len(rows), chunk):
-        inside = ((at >= start) & (at < start + chunk)).nonzero().squeeze(-1)
-        if len(inside):
+    order = at.argsort()  # the reads by row, cut at chunk edges in one step (a GPU waits once)
+    edges = torch.searchsorted(at[order], torch.arange(0, len(rows) + chunk, chunk, device=at.device)).tolist()
+    for start, (first, last) in zip(range(0, len(rows), chunk), zip(edges, edges[1:])):
+        if last > first:
+            inside = order[first:last]
             part = F.log_softmax(rows[start:start + chunk].float(), dim=-1)
             out[inside] = part[at[inside] - start, targets[inside]]
     return out

@@ -36,6 +36,8 @@ def test_row_logsumexp_holds_beyond_float32s_range_of_exponentials():
     rows[66, 7] = 95.0  # one logit past e^88 in the last chunk
     assert torch.allclose(row_logsumexp(rows), torch.logsumexp(rows, dim=-1), atol=1e-5)
     assert torch.allclose(row_logsumexp(rows.bfloat16()), torch.logsumexp(rows.bfloat16().float(), dim=-1), atol=1e-5)
+    # chunks of 8: only three of nine are redone, the others are taken as summed
+    assert torch.allclose(row_logsumexp(rows, chunk=8), torch.logsumexp(rows, dim=-1), atol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

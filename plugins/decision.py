@@ -33,6 +33,7 @@ reference the fast path is tested against; benchmarks/decision_cost.py times bot
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 from weakref import WeakKeyDictionary
@@ -99,27 +100,27 @@ class Round:
         return Round(handle.kept, recorded_without(handle, self.recording, self.kept.index(removed)), carried,
                      resumable(self.states, self.kept, handle.kept))
 
-    def ranked(self, handle: ModelHandle, positions: list[int], keep: bool) -> dict[int, list[torch.Tensor]]:
+    def ranked(self, handle: ModelHandle, positions: list[int],
+               keep: Callable[[dict[int, list[torch.Tensor]]], set[int]] | None) -> dict[int, list[torch.Tensor]]:
         """Choice scores without each block at `positions`, replayed in `handle` (this model or a copy in
-        another dtype), resuming where the previous round allows; with `keep`, keeps the block inputs
-        the replays saw (about L^2/2 of them until `keep_states_at` trims them)."""
+        another dtype), resuming where the previous round allows; with `keep` (the positions among
+        those scored so far whose replay inputs may be wanted), keeps the block inputs the replays saw
+        there (`replay`'s `keep`)."""
         resume = None
         if self.resume is not None:
             at, saved = self.resume
             inputs = {p: saved[self.kept[p]] for p in positions if self.kept[p] in saved}
             resume = Resume(at, inputs) if inputs else None
         states: ReplayStates | None = [] if keep else None
-        scores = replay(handle, self.recording, positions, resume=resume, states=states)
+        scores = replay(handle, self.recording, positions, resume=resume, states=states, keep=keep)
         carried = self.states or [{}] * len(self.recording.batches)
         self.states = [{**old, **new} for old, new in zip(carried, states)] if keep else []
         self.resume = None
         return scores
 
     def keep_states_at(self, blocks: set[int]) -> None:
-        """Keep only the states at `blocks` (original indices), copied out of the stacked replays' tensors
-        so those can be freed."""
-        self.states = [{key: [t.clone() for t in value] for key, value in batch.items() if key[1] in blocks}
-                       for batch in self.states]
+        """Keep only the states at `blocks` (original indices)."""
+        self.states = [{key: value for key, value in batch.items() if key[1] in blocks} for batch in self.states]
 
 
 class Decision(Scorer):
@@ -175,9 +176,15 @@ class Decision(Scorer):
         ranking = ctx.handle.bfloat16_copy() if self.options.bfloat16 and not exact else None
         if ranking is None and exact:
             return self._judged(replay(ctx.handle, current.recording, positions), positions)
-        ranked = self._judged(current.ranked(ranking or ctx.handle, positions, self.options.resume), positions)
-        best = sorted(ranked, key=lambda o: -o.margin)[:KEPT_STATES]
-        current.keep_states_at({ctx.handle.kept[o.position] for o in best})
+
+        def best(scored: dict[int, list[torch.Tensor]]) -> set[int]:  # the positions ranked best so far
+            judged = self._judged(scored, sorted(scored))
+            return {o.position for o in sorted(judged, key=lambda o: -o.margin)[:KEPT_STATES]}
+
+        ranked = self._judged(current.ranked(ranking or ctx.handle, positions, best if self.options.resume else None),
+                              positions)
+        top = sorted(ranked, key=lambda o: -o.margin)[:KEPT_STATES]
+        current.keep_states_at({ctx.handle.kept[o.position] for o in top})  # with the states carried over
         if ranking is None:
             return ranked
         del ranking

@@ -15,7 +15,8 @@ import torch
 
 from drtframe.evaluation.loglikelihood import choice_scores, choice_scores_without
 from drtframe.evaluation.runner import load_items, resolve_benchmark
-from drtframe.evaluation.stacked_replay import read_recorded, record, recorded_without, stacked_choice_scores_without
+from drtframe.evaluation.stacked_replay import (read_recorded, record, recorded_without, replay,
+                                                stacked_choice_scores_without)
 from drtframe.methods import resolve_method
 from drtframe.probing.lens import lens_profile, profile_readout
 from drtframe.models.loading import ModelSpec, load_model
@@ -127,7 +128,7 @@ def test_rounds_resumed_from_earlier_rounds_replays_score_as_one_candidate_per_f
     handle = loaded(model_type, tmp_path, registry)
     items = load_items(resolve_benchmark(registry, str(words_task)), None, None, None)
     first = Round(handle.kept, record(handle, items, range(handle.num_layers), budget=40))
-    first.ranked(handle, list(range(handle.num_layers)), keep=True)
+    first.ranked(handle, list(range(handle.num_layers)), keep=set)  # every state
     # a middle block then an earlier one (the second round resumes from states carried over from the
     # first), and the last block then an earlier one
     for removals in ((3, 1), (handle.num_layers - 1, 2)):
@@ -138,7 +139,7 @@ def test_rounds_resumed_from_earlier_rounds_replays_score_as_one_candidate_per_f
                 current = current.after_removal(pruned)
                 assert sorted(current.resume[1]) == [p for p in pruned.kept if p < removed]
                 positions = list(range(pruned.num_layers))
-                resumed = current.ranked(pruned, positions, keep=True)
+                resumed = current.ranked(pruned, positions, keep=set)
                 one = choice_scores_without(pruned, items, positions, cache=False)
                 for p in positions:
                     assert torch.cat(resumed[p]) == pytest.approx(torch.cat(one[p]), abs=1e-5), (gone, p)
@@ -183,3 +184,29 @@ def test_decision_guided_profiles_read_from_its_rounds_equal_lens_profiles(model
             assert got.transition == expected.transition, gone
             assert got.decision_margin == pytest.approx(expected.decision_margin, abs=1e-5), gone
             assert got.acc == expected.acc, gone
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gemma3_text"])
+def test_replays_that_let_go_of_states_as_they_go_keep_the_best_blocks_ones(model_type, words_task, tmp_path, registry):
+    """`replay`'s `keep` only frees memory: the same scores, and in the end the same states at the blocks
+    ranked best, each in its own tensor rather than a view of a stacked replay's."""
+    handle = loaded(model_type, tmp_path, registry)
+    items = load_items(resolve_benchmark(registry, str(words_task)), None, None, None)
+    recording = record(handle, items, range(handle.num_layers), budget=40)
+    positions = list(range(handle.num_layers))
+
+    def best(scored):  # the two candidates with the highest summed log-likelihood so far
+        return set(sorted(scored, key=lambda p: -float(sum(s.sum() for s in scored[p])))[:2])
+
+    every, trimmed = [], []
+    expected = replay(handle, recording, positions, group=2, states=every)
+    got = replay(handle, recording, positions, group=2, states=trimmed, keep=best)
+    for p in positions:
+        assert all(torch.equal(a, b) for a, b in zip(expected[p], got[p], strict=True)), p
+    final = {handle.kept[p] for p in best(expected)}
+    assert final != set(handle.kept)
+    for whole, kept in zip(every, trimmed, strict=True):
+        assert set(kept) == {key for key in whole if key[1] in final}
+        for key, tensors in kept.items():
+            for a, b in zip(whole[key], tensors, strict=True):
+                assert torch.equal(a, b) and b.untyped_storage().nbytes() == b.numel() * b.element_size()

@@ -145,39 +145,54 @@ class Resume:
 
 
 @contextmanager
-def _capturing(handle: ModelHandle, captured: list[list[torch.Tensor]]) -> Iterator[None]:
-    """Inside, every forward appends each block's whole input (all stacked copies) to `captured[block]`."""
-    captured[:] = [[] for _ in handle.layers]
-
-    def register(position, layer):
+def _capturing(handle: ModelHandle, captured: dict[int, list[torch.Tensor]]) -> Iterator[None]:
+    """Inside, every forward appends the whole input (all stacked copies) of each block at a position
+    `captured` holds to its list there."""
+    def register(_, position):
         def hook(module, args, kwargs):
             captured[position].append(hidden_in(args, kwargs))
-        return layer.register_forward_pre_hook(hook, with_kwargs=True)
+        return handle.layers[position].register_forward_pre_hook(hook, with_kwargs=True)
 
-    with hooked(handle.layers, register):
+    with hooked(list(captured), register):
         yield
 
 
-def _jobs(runs, resumed, group, resume, index, inputs, dtype):
-    """Per stacked replay of one batch, made when it runs (feeds are big): its candidates, the block it
-    starts at, the inputs fed there per forward and, for a diagonal run, the recorded dense inputs."""
-    for run in runs:
-        yield (run, run[0], (tiled(state.to(dtype), len(run)) for state in inputs[run[0]]),
-               {i: (state.to(dtype) for state in inputs[p]) for i, p in enumerate(run)})
+def _jobs(runs, resumed, group, resume):
+    """The stacked replays, last run first (so that a run's later blocks are scored before it runs,
+    for `replay`'s `keep`), then the resumed candidates: (candidates, the position they start at,
+    whether they run diagonally from the recording)."""
+    for run in reversed(runs):
+        yield run, run[0], True
     for first in range(0, len(resumed), group):
-        stack = resumed[first:first + group]
-        per_forward = zip(*(resume.inputs[p][index] for p in stack))
-        yield stack, resume.position, (torch.cat(states).to(dtype) for states in per_forward), None
+        yield resumed[first:first + group], resume.position, False
+
+
+def _feeds(candidates, start, diagonal, resume, index, inputs, dtype):
+    """One batch's feeds of a stacked replay, made when it runs (feeds are big): the inputs fed at its
+    first block per forward and, for a diagonal run, the recorded dense inputs."""
+    if diagonal:
+        return ((tiled(state.to(dtype), len(candidates)) for state in inputs[start]),
+                {i: (state.to(dtype) for state in inputs[p]) for i, p in enumerate(candidates)})
+    per_forward = zip(*(resume.inputs[p][index] for p in candidates))
+    return (torch.cat(states).to(dtype) for states in per_forward), None
 
 
 def replay(handle: ModelHandle, recording: Recording, positions: Sequence[int], group: int = 10,
            progress: Callable[[int], None] | None = None, resume: Resume | None = None,
-           states: ReplayStates | None = None) -> dict[int, list[torch.Tensor]]:
+           states: ReplayStates | None = None,
+           keep: Callable[[dict[int, list[torch.Tensor]]], set[int]] | None = None) -> dict[int, list[torch.Tensor]]:
     """Per block position p (recorded): per item, the (choices,) continuation log-likelihoods of the model
     without p, runs of at most `group` adjacent candidates stacked into one replay. `handle` is the
     recorded model or a copy of it in another dtype (the recorded inputs are cast to it). Candidates in
-    `resume` start from their own states instead, stacked `group` at a time; `states`, if given, is
-    filled with every block input each candidate's replay saw (memory: about L^2/2 block inputs)."""
+    `resume` start from their own states instead, stacked `group` at a time.
+
+    `states`, if given, is filled with the block inputs each candidate's replay saw at the blocks of
+    `positions` after it: about L^2/2 of them. With `keep`, which names the positions whose states are
+    wanted given the scores of the candidates replayed so far, a replay records only at positions
+    `keep` named or not yet replayed, and after each replay the others are let go: the last run goes
+    first, so every block after a run is scored before it runs (SmolLM2, 30 blocks, the best 6 kept:
+    about 6L states at a time instead of L^2/2). Kept states are copied out of the stacked tensors.
+    """
     resumed = sorted(resume.inputs) if resume else []
     runs: list[list[int]] = []
     for p in sorted(set(positions) - set(resumed)):
@@ -190,25 +205,34 @@ def replay(handle: ModelHandle, recording: Recording, positions: Sequence[int], 
     scores = {p: [[None] * item.num_choices for item in items] for p in positions}
     if states is not None:
         states[:] = [{} for _ in recording.batches]
-    for index, (batch, inputs) in enumerate(recording.batches):
-        order = [(pos, choice) for unit in batch for pos, choice, _ in unit.choices]
-        for candidates, start, feed, dense in _jobs(runs, resumed, group, resume, index, inputs, dtype):
-            captured: list[list[torch.Tensor]] = []
-            capture = states is not None and start < handle.num_layers  # past the last block: nothing to see
+    wanted, done = set(positions), set()
+    jobs = list(_jobs(runs, resumed, group, resume))
+    for number, (candidates, start, diagonal) in enumerate(jobs):
+        at = [k for k in range(start, handle.num_layers) if k in wanted] if states is not None else []
+        for index, (batch, inputs) in enumerate(recording.batches):
+            order = [(pos, choice) for unit in batch for pos, choice, _ in unit.choices]
+            feed, dense = _feeds(candidates, start, diagonal, resume, index, inputs, dtype)
+            captured = {k - start: [] for k in at}  # positions in the model `resumed_after` leaves
             # capture before _diagonal's hooks slice the rows: a state is the whole input
-            with (resumed_after(handle, start - 1, feed), _capturing(handle, captured) if capture else nullcontext(),
+            with (resumed_after(handle, start - 1, feed), _capturing(handle, captured) if at else nullcontext(),
                   _diagonal(handle, len(candidates), dense) if dense else nullcontext()):
                 stacked = score_batch(handle, batch, recording.pad_id, final_layer, False, len(candidates))
             stacked = stacked[:, 0].view(len(candidates), -1).cpu()
             for copy, p in enumerate(candidates):
                 for (pos, choice), score in zip(order, stacked[copy]):
                     scores[p][pos][choice] = score
-                for offset, tensors in enumerate(captured):
+                for offset, tensors in captured.items():
                     if start + offset > p:
                         states[index][handle.kept[p], handle.kept[start + offset]] = [
                             t.view(len(candidates), -1, *t.shape[1:])[copy] for t in tensors]
-        if progress:
-            progress(len({pos for pos, _ in order}))
+            if progress and number == len(jobs) - 1:
+                progress(len({pos for pos, _ in order}))
+        done.update(candidates)
+        if keep is not None and states is not None:
+            wanted = (set(positions) - done) | keep({p: [torch.stack(c) for c in scores[p]] for p in done})
+            blocks, fresh = {handle.kept[k] for k in wanted}, {handle.kept[p] for p in candidates}
+            states[:] = [{key: [t.clone() for t in value] if key[0] in fresh else value
+                          for key, value in batch.items() if key[1] in blocks} for batch in states]
     return {p: [torch.stack(per_choice) for per_choice in per_item] for p, per_item in scores.items()}
 
 

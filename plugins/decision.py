@@ -177,9 +177,12 @@ class Decision(Scorer):
         if ranking is None and exact:
             return self._judged(replay(ctx.handle, current.recording, positions), positions)
 
+        judged: dict[int, Outcome] = {}
+
         def best(scored: dict[int, list[torch.Tensor]]) -> set[int]:  # the positions ranked best so far
-            judged = self._judged(scored, sorted(scored))
-            return {o.position for o in sorted(judged, key=lambda o: -o.margin)[:KEPT_STATES]}
+            judged.update((o.position, o) for o in self._judged(scored, sorted(set(scored) - set(judged))))
+            ranked_so_far = sorted((judged[p] for p in sorted(scored)), key=lambda o: -o.margin)
+            return {o.position for o in ranked_so_far[:KEPT_STATES]}
 
         ranked = self._judged(current.ranked(ranking or ctx.handle, positions, best if self.options.resume else None),
                               positions)

@@ -48,12 +48,19 @@ def row_logsumexp(rows: torch.Tensor, prepare: Callable[[torch.Tensor, int], Non
                 prepare(z, start)
             z.exp_()
         torch.sum(z, -1, out=sums[start:start + len(part)])
+    return log_sums(sums, chunk, lambda start: _shifted_logsumexp(rows[start:start + chunk], prepare, start))
+
+
+def log_sums(sums: torch.Tensor, chunk: int, redo: Callable[[int], torch.Tensor]) -> torch.Tensor:
+    """The logs of `sums`, each row's unshifted sum of exponentials, taken in place, except in the
+    blocks of `chunk` rows holding a sum outside SAFE_SUMS: `redo(start)` gives the logsumexp of rows
+    start..start+chunk there. Checked once per call: on a GPU, one wait for the device, not one per block."""
     safe = (sums >= SAFE_SUMS[0]) & (sums <= SAFE_SUMS[1])
     sums.log_()
-    if not safe.all():  # checked once per call: on a GPU, one wait for the device instead of one per chunk
-        for start in range(0, len(rows), chunk):
+    if not safe.all():
+        for start in range(0, len(sums), chunk):
             if not safe[start:start + chunk].all():
-                sums[start:start + chunk] = _shifted_logsumexp(rows[start:start + chunk], prepare, start)
+                sums[start:start + chunk] = redo(start)
     return sums
 
 

@@ -19,7 +19,7 @@ from weakref import WeakKeyDictionary
 import torch
 import torch.nn.functional as F
 
-from .logits import SAFE_SUMS, row_logsumexp
+from .logits import log_sums, row_logsumexp
 from .models.handle import ModelHandle
 
 HEAD_ROWS = 1024  # rows of a head tile (with HEAD_COLUMNS: 8 MB of bfloat16 logits, the fastest here)
@@ -59,19 +59,14 @@ class OutputHead:
     def logsumexp(self, normed: torch.Tensor) -> torch.Tensor:
         """The float32 logsumexp of every row's logits, summed a tile at a time (unshifted, as
         `row_logsumexp` does; a row block with a sum outside SAFE_SUMS is redone from whole logits)."""
-        sums = torch.empty(len(normed), dtype=torch.float32, device=normed.device)
+        sums = torch.zeros(len(normed), dtype=torch.float32, device=normed.device)
         for start in range(0, len(normed), HEAD_ROWS):
-            rows = normed[start:start + HEAD_ROWS]
-            total = torch.zeros(len(rows), dtype=torch.float32, device=normed.device)
+            rows, total = normed[start:start + HEAD_ROWS], sums[start:start + HEAD_ROWS]
             for column in range(0, len(self.weight), HEAD_COLUMNS):
                 bias = None if self.bias is None else self.bias[column:column + HEAD_COLUMNS]
                 tile = F.linear(rows, self.weight[column:column + HEAD_COLUMNS], bias).float()
                 total += self.cap(tile).exp_().sum(-1)
-            if ((total >= SAFE_SUMS[0]) & (total <= SAFE_SUMS[1])).all():
-                sums[start:start + len(rows)] = total.log_()
-            else:
-                sums[start:start + len(rows)] = row_logsumexp(self.logits(rows))
-        return sums
+        return log_sums(sums, HEAD_ROWS, lambda start: row_logsumexp(self.logits(normed[start:start + HEAD_ROWS])))
 
     def reproduces(self, normed: torch.Tensor, logits: torch.Tensor) -> bool:
         """Whether these rows of final-norm outputs give the model's own `logits` for them (to the

@@ -184,10 +184,9 @@ class Decision(Scorer):
             ranked_so_far = sorted((judged[p] for p in sorted(scored)), key=lambda o: -o.margin)
             return {o.position for o in ranked_so_far[:KEPT_STATES]}
 
-        ranked = self._judged(current.ranked(ranking or ctx.handle, positions, best if self.options.resume else None),
-                              positions)
-        top = sorted(ranked, key=lambda o: -o.margin)[:KEPT_STATES]
-        current.keep_states_at({ctx.handle.kept[o.position] for o in top})  # with the states carried over
+        scores = current.ranked(ranking or ctx.handle, positions, best if self.options.resume else None)
+        current.keep_states_at({ctx.handle.kept[p] for p in best(scores)})  # with the states carried over
+        ranked = [judged[p] for p in positions]
         if ranking is None:
             return ranked
         del ranking

@@ -13,7 +13,7 @@ that the model's own window applies.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -290,10 +290,16 @@ def _collect(handle: ModelHandle, items: Sequence[MCItem], budget: int, progress
              scored: Callable[[list[Unit], int], dict[Any, torch.Tensor]]) -> dict[Any, list[torch.Tensor]]:
     """Run `scored(batch, pad_id)` (one (choices, columns) tensor per key) over every batch; per key,
     per item, a (choices, columns) tensor."""
-    pad_id = pad_token(handle.tokenizer)
+    return collected(items, forward_batches(handle, items, budget), pad_token(handle.tokenizer), progress, scored)
+
+
+def collected(items: Sequence[MCItem], batches: Iterable[list[Unit]], pad_id: int,
+              progress: Callable[[int], None] | None,
+              scored: Callable[[list[Unit], int], dict[Any, torch.Tensor]]) -> dict[Any, list[torch.Tensor]]:
+    """`_collect` over the given `batches` of `items`' rows (those a recording ran, for instance)."""
     results: dict[Any, list[list[torch.Tensor | None]]] = {}
     remaining = [item.num_choices for item in items]
-    for batch in forward_batches(handle, items, budget):
+    for batch in batches:
         order = [(pos, choice) for unit in batch for pos, choice, _ in unit.choices]
         for key, scores in scored(batch, pad_id).items():
             per_item = results.setdefault(key, [[None] * item.num_choices for item in items])

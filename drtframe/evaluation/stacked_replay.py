@@ -22,7 +22,8 @@ import torch
 from ..hidden_states import hidden_in, hooked, with_hidden_out, recording_inputs, resumed_after
 from ..models.handle import ModelHandle
 from .items import MCItem
-from .loglikelihood import Readout, Unit, final_layer, forward_batches, pad_token, read_nothing, score_batch, tiled
+from .loglikelihood import (Readout, Unit, collected, final_layer, forward_batches, pad_token, read_nothing,
+                            score_batch, tiled)
 
 
 def _rows(value, total: int, keep: int):
@@ -98,19 +99,19 @@ def read_recorded(handle: ModelHandle, recording: Recording, readout: Readout) -
     last = handle.num_layers - 1
     if any(sorted(inputs) != list(range(last + 1)) for _, inputs in recording.batches):
         raise ValueError("read_recorded needs a recording of every block's input of the model it reads")
-    scores = [[None] * item.num_choices for item in recording.items]
-    for batch, inputs in recording.batches:
+    recorded = iter(recording.batches)
+
+    def scored(batch, pad_id):
+        _, inputs = next(recorded)
         earlier = zip(*(inputs[p] for p in range(1, last + 1)))  # per forward: blocks 0..last-1's outputs
 
-        def read(out, blocks, reads, earlier=earlier):  # a one-block model has no earlier outputs: ()
+        def read(out, blocks, reads):  # a one-block model has no earlier outputs: ()
             return readout(out, [*next(earlier, ()), *blocks], reads)
 
         with resumed_after(handle, last - 1, iter(inputs[last])):
-            read_scores = score_batch(handle, batch, recording.pad_id, read, True)
-        order = [(pos, choice) for unit in batch for pos, choice, _ in unit.choices]
-        for (pos, choice), score in zip(order, read_scores.cpu()):
-            scores[pos][choice] = score
-    return [torch.stack(per_choice) for per_choice in scores]
+            return {None: score_batch(handle, batch, pad_id, read, True)}
+
+    return collected(recording.items, [batch for batch, _ in recording.batches], recording.pad_id, None, scored)[None]
 
 
 def recorded_without(handle: ModelHandle, previous: Recording, position: int) -> Recording:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from drtframe.hidden_states import count_block_forwards
-from drtframe.methods import resolve_method
+from drtframe.forward.hidden_states import count_block_forwards
+from drtframe.scoring.methods import resolve_method
 
 
 def compare_cached(registry, handle, ctx, method_name: str, options: dict, k: int, prepare=None):

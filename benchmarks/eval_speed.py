@@ -29,7 +29,7 @@ import time, sys
 start = float(sys.argv[1])
 import torch
 from drtframe.models.loading import ModelSpec, load_model
-from drtframe.plugins import load_registry
+from drtframe.plugin_system.manager import load_registry
 handle = load_model(ModelSpec(sys.argv[2], device="cpu", dtype="float32"), load_registry())
 with torch.inference_mode():
     handle.model(torch.tensor([[1, 2, 3]]))
@@ -86,7 +86,7 @@ def main() -> None:
     from drtframe.evaluation.runner import evaluate, load_items, resolve_benchmark
     from drtframe.models.aliases import ALIASES, ensure_alias
     from drtframe.models.loading import ModelSpec, load_model
-    from drtframe.plugins import load_registry
+    from drtframe.plugin_system.manager import load_registry
 
     registry = load_registry()
     model_dir = ensure_alias(ALIASES[args.model]) if args.model in ALIASES else Path(args.model)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 
-from drtframe.calibration import CalibrationSpec, calibration_tokens
+from drtframe.scoring.calibration import CalibrationSpec, calibration_tokens
 from cache_comparison import compare_cached, print_comparison
 from drtframe.models.loading import ModelSpec, load_model
-from drtframe.plugins import load_registry
-from drtframe.scoring import ScoringContext
+from drtframe.plugin_system.manager import load_registry
+from drtframe.scoring.scorer import ScoringContext
 
 
 def main() -> None:

@@ -81,7 +81,7 @@ def run_lmeval(model_dir: Path, tasks, data_dir: Path, batch_size: int):
 def run_drtframe(model_source: str, tasks, data_dir: Path):
     from drtframe.evaluation.runner import evaluate, resolve_benchmark
     from drtframe.models.loading import ModelSpec, load_model
-    from drtframe.plugins import load_registry
+    from drtframe.plugin_system.manager import load_registry
 
     registry = load_registry()
     handle = load_model(ModelSpec(model_source, device="cpu", dtype="float32"), registry)
@@ -104,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from drtframe.models.aliases import ALIASES, ensure_alias
-    from drtframe.plugins import load_registry
+    from drtframe.plugin_system.manager import load_registry
 
     registry = load_registry()
     model_dir = ensure_alias(ALIASES[args.model]) if args.model in ALIASES else Path(args.model)

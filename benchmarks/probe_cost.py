@@ -29,7 +29,7 @@ def main() -> None:
     from drtframe.evaluation.loglikelihood import loglikelihoods
     from drtframe.evaluation.runner import load_items, resolve_benchmark
     from drtframe.models.loading import ModelSpec, load_model
-    from drtframe.plugins import load_registry
+    from drtframe.plugin_system.manager import load_registry
     from drtframe.probing.lens import layer_scores
     from drtframe.probing.profile import decision_profile
 

@@ -22,7 +22,7 @@ from drtframe.comparison.request import DEFAULT_BUDGETS, DEFAULT_LIMIT, DEFAULT_
 from drtframe.comparison.runner import compare
 from drtframe.comparison.workbench import Workbench
 from drtframe.execution import LocalExecutor, make_executor
-from drtframe.plugins import load_registry
+from drtframe.plugin_system.manager import load_registry
 
 
 def timed(work):

@@ -14,12 +14,12 @@ import time
 
 import torch
 
-from drtframe.calibration import CalibrationSpec, calibration_tokens
-from drtframe.hidden_states import run_blocks
-from drtframe.methods import resolve_method
+from drtframe.scoring.calibration import CalibrationSpec, calibration_tokens
+from drtframe.forward.hidden_states import run_blocks
+from drtframe.scoring.methods import resolve_method
 from drtframe.models.loading import ModelSpec, load_model
-from drtframe.plugins import load_registry
-from drtframe.scoring import ScoringContext
+from drtframe.plugin_system.manager import load_registry
+from drtframe.scoring.scorer import ScoringContext
 from drtframe_plugins.similarity import angular_distances
 
 

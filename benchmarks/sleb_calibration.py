@@ -18,11 +18,11 @@ import json
 import time
 from pathlib import Path
 
-from drtframe.calibration import WIKITEXT2_SAMPLE, CalibrationSpec, calibration_tokens
-from drtframe.methods import resolve_method
+from drtframe.scoring.calibration import WIKITEXT2_SAMPLE, CalibrationSpec, calibration_tokens
+from drtframe.scoring.methods import resolve_method
 from drtframe.models.loading import ModelSpec, load_model
-from drtframe.plugins import load_registry
-from drtframe.scoring import ScoringContext
+from drtframe.plugin_system.manager import load_registry
+from drtframe.scoring.scorer import ScoringContext
 
 
 def run_size(registry, handle, n_samples: int, seq_len: int, k: int, batch_size: int, options: dict) -> dict:

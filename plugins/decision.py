@@ -13,7 +13,7 @@ which reads early and middle blocks far better; `decision` reads only the last l
 readout. The profile is read from the round's recording of every block's input (`read_recorded`):
 of a forward of its own, only the last block (with the embeddings and the head) runs.
 
-The calibration items come after the evaluation window (`drtframe.calibration_items`); without a
+The calibration items come after the evaluation window (`drtframe.scoring.calibration_items`); without a
 `benchmark` option they are the package's ARC-Easy sample (validation rows 470-569). Candidates
 are scored by the evaluator's own engine (batches cut by its token budget, not by --batch-size):
 removing block j leaves blocks before it unchanged, so each round runs the model once over the items
@@ -140,7 +140,7 @@ class Decision(Scorer):
     def items(self) -> list[MCItem]:
         """The calibration items (loaded once)."""
         if self._loaded is None:
-            from drtframe.plugins import load_registry
+            from drtframe.plugin_system.manager import load_registry
 
             self._loaded = self.window.load(load_registry())
         return self._loaded[0]

@@ -3,13 +3,13 @@
 `scorer@guarded` re-scores after every removal, like `iterative`, and tries the blocks from the
 lowest score up: the model without a candidate is evaluated on the guard's MC items (the packaged
 ARC-Easy sample unless item options name others, the window of the decision scorers and of
-`drtframe prune`'s guard) and `drtframe.pruning.guard_verdict` judges it against the dense model. A
+`drtframe prune`'s guard) and `drtframe.pruning.runner.guard_verdict` judges it against the dense model. A
 refused candidate (the pruned model no longer beats the best constant answer by two standard
 errors: no transition, it no longer decides) is recorded and the next one tried; when every block
 is refused, the schedule stops (`ScheduleStopped`) keeping what it chose. A dense model without a
 transition on the items leaves nothing to protect: nothing is checked, as in the guard.
 
-The verdict reads the model's own output only (`drtframe.pruning.final_profile`): the rule's 'no
+The verdict reads the model's own output only (`drtframe.pruning.runner.final_profile`): the rule's 'no
 transition' test depends on the final accuracy alone, so one plain evaluation per candidate gives
 the verdict of a full logit-lens probe. The plan's `record` counts those evaluations and names
 every refused block with its accuracy.
@@ -39,8 +39,8 @@ class Guarded(Schedule):
         self.window = self.options.window(self.name)  # bad options fail here, before a model is loaded
 
     def plan(self, scorer: Scorer, ctx: ScoringContext, k: int, progress=None) -> PrunePlan:
-        from drtframe.plugins import load_registry
-        from drtframe.pruning import final_profile
+        from drtframe.plugin_system.manager import load_registry
+        from drtframe.pruning.runner import final_profile
 
         items, where = self.window.load(load_registry())
         dense = final_profile(ctx.handle, items)
@@ -67,7 +67,7 @@ class Guarded(Schedule):
     @staticmethod
     def _keeps_transition(pruned, block: int, items, dense, record: dict, step: int) -> bool:
         """The guard's verdict on removing `block` (original index) from `pruned`, counted in `record`."""
-        from drtframe.pruning import final_profile, guard_verdict
+        from drtframe.pruning.runner import final_profile, guard_verdict
 
         if not record["checked"]:
             return True

@@ -20,7 +20,7 @@ WIKITEXT_HEAD = TEST_DATA / "text" / "wikitext-2-raw-test-head-160k.txt"
 
 @pytest.fixture
 def registry():
-    from drtframe.plugins import load_registry
+    from drtframe.plugin_system.manager import load_registry
 
     return load_registry()
 

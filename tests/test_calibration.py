@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tokenizers.processors import TemplateProcessing
 
-from drtframe.calibration import CalibrationSpec, calibration_tokens, chunk_tokens, load_text
+from drtframe.scoring.calibration import CalibrationSpec, calibration_tokens, chunk_tokens, load_text
 from drtframe.errors import DrtframeError
 from tiny_models import tiny_tokenizer
 

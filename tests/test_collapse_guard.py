@@ -11,7 +11,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-import drtframe.pruning
+import drtframe.pruning.runner
 from drtframe.cli import cli
 from drtframe.probing.profile import DecisionProfile, Transition
 from test_eval_cli import yaml_task  # noqa: F401  (fixture: a 12-item YAML task)
@@ -38,7 +38,7 @@ def prune(model, task, out, *args):
     (["--method", "reverse_order", "-k", "2"], "no Silent-Phase block was removed;"),
 ])
 def test_lost_transition_exits_3_and_writes_nothing(args, named, tiny_llama_dir, yaml_task, tmp_path, monkeypatch):
-    monkeypatch.setattr(drtframe.pruning, "probe_profile", staged(None))
+    monkeypatch.setattr(drtframe.pruning.runner, "probe_profile", staged(None))
     out = tmp_path / "out"
     result = prune(tiny_llama_dir, yaml_task, out, *args)
     assert result.exit_code == 3, result.output
@@ -50,7 +50,7 @@ def test_lost_transition_exits_3_and_writes_nothing(args, named, tiny_llama_dir,
 
 
 def test_force_writes_and_records_it(tiny_llama_dir, yaml_task, tmp_path, monkeypatch):
-    monkeypatch.setattr(drtframe.pruning, "probe_profile", staged(None))
+    monkeypatch.setattr(drtframe.pruning.runner, "probe_profile", staged(None))
     out = tmp_path / "out"
     result = prune(tiny_llama_dir, yaml_task, out, "--layers", "0,3", "--force")
     assert result.exit_code == 0, result.output
@@ -61,7 +61,7 @@ def test_force_writes_and_records_it(tiny_llama_dir, yaml_task, tmp_path, monkey
 
 
 def test_kept_transition_writes_and_records_the_items(tiny_llama_dir, yaml_task, tmp_path, monkeypatch):
-    monkeypatch.setattr(drtframe.pruning, "probe_profile", staged(1))
+    monkeypatch.setattr(drtframe.pruning.runner, "probe_profile", staged(1))
     out = tmp_path / "out"
     assert prune(tiny_llama_dir, yaml_task, out, "--layers", "3").exit_code == 0
     guard = json.loads((out / "drtframe.json").read_text())["decision_guard"]

@@ -21,11 +21,11 @@ from drtframe.comparison.request import CompareRequest
 from drtframe.comparison.result import CSV_COLUMNS
 from drtframe.comparison.runner import compare
 from drtframe.comparison.variants import variant_scores
-from drtframe.calibration import CalibrationSpec
-from drtframe.calibration_items import ItemWindow
+from drtframe.scoring.calibration import CalibrationSpec
+from drtframe.scoring.calibration_items import ItemWindow
 from drtframe.evaluation.items import MCItem
 from drtframe.evaluation.loglikelihood import loglikelihoods
-from drtframe.methods import find_architecture
+from drtframe.scoring.methods import find_architecture
 from drtframe.models.handle import ModelHandle
 from drtframe.models.loading import ModelSpec, load_model
 from tiny_models import CONFIGS, tiny_model, tiny_tokenizer
@@ -70,7 +70,7 @@ def test_replayed_variants_equal_the_pruned_model_run_whole(model_type, per_laye
 
 
 def test_a_replayed_cell_equals_the_saved_and_reloaded_pruned_model(registry, tmp_path):
-    from drtframe.saving import save_pruned
+    from drtframe.pruning.saving import save_pruned
 
     handle = handle_for("llama", registry)
     items = words_items()

@@ -20,11 +20,11 @@ from drtframe.errors import DrtframeError
 from drtframe.evaluation.items import MCItem
 from drtframe.evaluation.loglikelihood import choice_scores, choice_scores_without
 from drtframe.evaluation.stacked_replay import stacked_choice_scores_without
-from drtframe.hidden_states import recording_inputs, replaying_without
+from drtframe.forward.hidden_states import recording_inputs, replaying_without
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.models.placement import parse_max_memory
 from drtframe.probing.lens import layer_scores
-from drtframe.saving import save_pruned
+from drtframe.pruning.saving import save_pruned
 from tiny_models import sample_ids, tiny_model, tiny_tokenizer
 
 REMOVED = (1, 3)
@@ -154,8 +154,8 @@ def test_prune_and_eval_commands(tiny_llama_dir, registry, tmp_path):
 
 @pytest.mark.parametrize("method", ["block_influence", "perplexity"])
 def test_scorers(pair, registry, method):
-    from drtframe.methods import resolve_method
-    from drtframe.scoring import ScoringContext
+    from drtframe.scoring.methods import resolve_method
+    from drtframe.scoring.scorer import ScoringContext
 
     plain, spread = pair
     exact = {"bfloat16": "false"} if method == "perplexity" else {}  # an offloaded model gets no bfloat16 copy
@@ -184,8 +184,8 @@ def alternating(model_dir, registry):
 def test_blocks_running_on_two_devices(tiny_llama_dir, registry):
     from drtframe.healing.apply import resolve_healer
     from drtframe.healing.healer import HealingContext
-    from drtframe.methods import resolve_method
-    from drtframe.scoring import ScoringContext
+    from drtframe.scoring.methods import resolve_method
+    from drtframe.scoring.scorer import ScoringContext
 
     plain = load_model(ModelSpec(str(tiny_llama_dir)), registry)
     spread, devices = alternating(tiny_llama_dir, registry)
@@ -213,10 +213,10 @@ def test_blocks_running_on_two_devices(tiny_llama_dir, registry):
 
 
 def test_weights_off_device_refuse_healing_and_taylor(pair, registry):
-    from drtframe.calibration import CalibrationSpec
+    from drtframe.scoring.calibration import CalibrationSpec
     from drtframe.healing.apply import heal, resolve_healer
-    from drtframe.methods import resolve_method
-    from drtframe.scoring import ScoringContext
+    from drtframe.scoring.methods import resolve_method
+    from drtframe.scoring.scorer import ScoringContext
 
     _, spread = pair
     with pytest.raises(DrtframeError, match="changes weights in place.*off-device"):
@@ -247,8 +247,8 @@ def test_contradictory_placement_is_one_line(tiny_llama_dir, args, message):
 
 def test_compare_on_a_spread_model_gives_the_plain_results(model_dir, registry, tmp_path):
     from conftest import WIKITEXT_HEAD
-    from drtframe.calibration import CalibrationSpec
-    from drtframe.calibration_items import ItemWindow
+    from drtframe.scoring.calibration import CalibrationSpec
+    from drtframe.scoring.calibration_items import ItemWindow
     from drtframe.comparison.request import CompareRequest
     from drtframe.comparison.runner import compare
 

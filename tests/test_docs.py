@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from drtframe import hookspecs
+from drtframe.plugin_system import hookspecs
 from drtframe.cli import cli
 from fake_dists import forget_modules, make_dist
 
@@ -31,7 +31,7 @@ def test_every_hook_has_a_documented_heading_with_an_example():
 
 def test_every_hook_example_registers_through_the_plugin_manager(tmp_path, monkeypatch):
     """Each documented example is installed as a plugin; what it registers shows up in the registry."""
-    from drtframe.plugins import Registry, plugin_manager
+    from drtframe.plugin_system.manager import Registry, plugin_manager
 
     monkeypatch.syspath_prepend(str(tmp_path))
     text = (DOCS / "hooks.md").read_text()

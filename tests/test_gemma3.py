@@ -10,11 +10,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from drtframe.calibration_items import ItemWindow
+from drtframe.scoring.calibration_items import ItemWindow
 from drtframe.evaluation.loglikelihood import choice_scores
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.probing.lens import layer_scores
-from drtframe.saving import save_pruned
+from drtframe.pruning.saving import save_pruned
 from test_architectures import hand_pruned
 
 pytestmark = pytest.mark.slow
@@ -23,7 +23,7 @@ REMOVED = (5, 11, 12)  # two of its three full-attention blocks and a sliding on
 
 @pytest.fixture(scope="module")
 def handle(gemma3_dir):
-    from drtframe.plugins import load_registry
+    from drtframe.plugin_system.manager import load_registry
 
     return load_model(ModelSpec(str(gemma3_dir)), load_registry())
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from drtframe.architecture import get_path
+from drtframe.models.architecture import get_path
 from drtframe.errors import DrtframeError
 from drtframe.healing.healer import HealingContext
 from drtframe_plugins.healing import LinearLS
@@ -101,7 +101,7 @@ def test_an_architecture_without_a_foldable_mlp_output_is_refused(registry):
 
 @pytest.mark.parametrize("model_type", ["llama", "gpt2", "gpt_neox", "qwen2", "phi3"])
 def test_the_healed_model_saves_and_reloads_in_plain_transformers(model_type, registry, tmp_path):
-    from drtframe.saving import save_pruned
+    from drtframe.pruning.saving import save_pruned
 
     handle = handle_of(tiny_model(model_type), registry)
     LinearLS().heal(HealingContext(handle, (2, 3), calibration()))

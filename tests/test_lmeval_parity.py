@@ -21,7 +21,7 @@ SLICE = json.loads((Path(__file__).parent / "data" / "lmeval_slice.json").read_t
 
 @pytest.fixture(scope="module")
 def smollm2(smollm2_dir):
-    from drtframe.plugins import load_registry
+    from drtframe.plugin_system.manager import load_registry
 
     registry = load_registry()
     return registry, load_model(ModelSpec(str(smollm2_dir), device="cpu", dtype="float32"), registry)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from drtframe.logits import row_log_softmax_at, row_logsumexp, row_top_indices
+from drtframe.forward.logits import row_log_softmax_at, row_logsumexp, row_top_indices
 
 
 @pytest.mark.parametrize("width, k", [(49_152, 32), (1_024, 8), (1_000, 4), (256, 2), (384, 3)])

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from drtframe.evaluation.items import MCItem
 from drtframe.evaluation.loglikelihood import loglikelihoods
 from drtframe.evaluation.tokenize import encode_pair
-from drtframe.methods import find_architecture
+from drtframe.scoring.methods import find_architecture
 from drtframe.models.handle import ModelHandle
 from tiny_models import CONFIGS, LAYERS, tiny_model, tiny_tokenizer
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import drtframe.output_head as output_head
-from drtframe.output_head import OutputHead, next_token_nll
+import drtframe.forward.output_head as output_head
+from drtframe.forward.output_head import OutputHead, next_token_nll
 from test_scorers import calibration, handle_of
 from tiny_models import CONFIGS, tiny_model
 

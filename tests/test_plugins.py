@@ -10,10 +10,10 @@ from click.testing import CliRunner
 import drtframe
 from drtframe.cli import cli
 from drtframe.errors import DrtframeError, DrtframeWarning
-from drtframe.hookspecs import hookimpl
-from drtframe.kinds import KINDS
-from drtframe.methods import resolve_method
-from drtframe.plugins import PluginManager, Registry, plugin_manager
+from drtframe.plugin_system.hookspecs import hookimpl
+from drtframe.plugin_system.kinds import KINDS
+from drtframe.scoring.methods import resolve_method
+from drtframe.plugin_system.manager import PluginManager, Registry, plugin_manager
 from fake_dists import forget_modules, make_dist
 
 SCORER_PLUGIN = """

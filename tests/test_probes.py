@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from drtframe.cli import cli
 from drtframe.evaluation.loglikelihood import loglikelihoods
 from drtframe.evaluation.tokenize import encode_pair
-from drtframe.methods import find_architecture
+from drtframe.scoring.methods import find_architecture
 from drtframe.models.handle import ModelHandle
 from drtframe.probing.lens import layer_scores
 from drtframe.probing.profile import change_point, decision_profile
@@ -201,7 +201,7 @@ def test_lens_follows_blocks_removed_in_place(registry):
 
 
 def test_float32_lens_tiles_change_nothing(registry, monkeypatch):
-    import drtframe.output_head as output_head
+    import drtframe.forward.output_head as output_head
 
     handle = handle_for("llama", registry)
     whole = layer_scores(handle, items(), exact=True)

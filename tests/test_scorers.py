@@ -12,12 +12,12 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM
 
 from drtframe.errors import DrtframeError
-from drtframe.hidden_states import (block_inputs, carried_inputs, completed_inputs, count_block_forwards,
+from drtframe.forward.hidden_states import (block_inputs, carried_inputs, completed_inputs, count_block_forwards,
                                     resumed_after)
-from drtframe.methods import find_architecture, resolve_method
+from drtframe.scoring.methods import find_architecture, resolve_method
 from drtframe.models.handle import ModelHandle
-from drtframe.scoring import ScoringContext, rechecked
-from drtframe.skip_scoring import SkipScorer, still_racing
+from drtframe.scoring.scorer import ScoringContext, rechecked
+from drtframe.scoring.skip import SkipScorer, still_racing
 from test_architectures import hand_pruned
 from tiny_models import CONFIGS, VOCAB, tiny_model, tiny_tokenizer
 
@@ -152,7 +152,7 @@ def test_a_ranking_resumes_from_the_inputs_the_round_before_saved(registry):
     same scores as a ranking from scratch, with fewer block forwards."""
     from dataclasses import replace
 
-    from drtframe.skip_scoring import KEPT_BLOCKS
+    from drtframe.scoring.skip import KEPT_BLOCKS
 
     handle = handle_of(deep_llama(), registry)
     ctx = ctx_for(handle)

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from drtframe.cli import cli
-from drtframe.methods import find_architecture
+from drtframe.scoring.methods import find_architecture
 from drtframe.models.handle import ModelHandle
-from drtframe.saving import save_pruned
+from drtframe.pruning.saving import save_pruned
 from test_architectures import hand_pruned
 
 pytestmark = pytest.mark.slow
@@ -103,7 +103,7 @@ def test_the_wikitext_sample_gives_the_default_chunks_of_the_whole_text(smollm2_
     """The packaged head of WikiText-2 (128 KiB) cuts the same default 64 x 256 chunks as a longer text
     (the test slice, 160 KiB of the same split): the cut at its end changes none of them."""
     from conftest import WIKITEXT_HEAD as whole
-    from drtframe.calibration import CalibrationSpec, calibration_tokens, chunk_tokens
+    from drtframe.scoring.calibration import CalibrationSpec, calibration_tokens, chunk_tokens
 
     tok = AutoTokenizer.from_pretrained(smollm2_dir)
     spec = CalibrationSpec("wikitext2-sample").sized()  # the default 64 x 256
@@ -114,7 +114,7 @@ def test_the_wikitext_sample_gives_the_default_chunks_of_the_whole_text(smollm2_
 def test_resumed_candidates_equal_the_evaluator_without_the_block(smollm2_dir, registry):
     """Replaying recorded block inputs through the blocks after p (context pass, then continuation
     passes against its KV cache) scores exactly what the evaluator scores on the model without p."""
-    from drtframe.calibration_items import ItemWindow
+    from drtframe.scoring.calibration_items import ItemWindow
     from drtframe.evaluation.loglikelihood import choice_scores, choice_scores_without
     from drtframe.models.loading import ModelSpec, load_model
 

@@ -87,7 +87,7 @@ def test_a_pruned_model_reads_each_kept_block_with_its_original_translator(regis
 
 
 def test_fit_reads_the_model_better_than_the_logit_lens(registry):
-    from drtframe.calibration import CalibrationSpec, calibration_tokens
+    from drtframe.scoring.calibration import CalibrationSpec, calibration_tokens
     from conftest import WIKITEXT_HEAD
 
     handle = handle_for("llama", registry)
@@ -143,9 +143,9 @@ def test_decision_guided_finds_its_phases_through_the_chosen_readout(tiny_llama_
                                                                    monkeypatch):
     """`--readout tuned` reaches the decisive_phase schedule's option, and the phases then come from the
     tuned lens; `decision` (iterative, last layer only) has no readout and keeps its plan keys."""
-    from drtframe.methods import resolve_method
+    from drtframe.scoring.methods import resolve_method
     from drtframe.models.loading import ModelSpec, load_model
-    from drtframe.scoring import ScoringContext
+    from drtframe.scoring.scorer import ScoringContext
 
     monkeypatch.setattr(tl, "STEPS", 2)
     monkeypatch.setattr(tl, "TRAINING_TEXT", replace(tl.TRAINING_TEXT, n_samples=6, seq_len=16))

@@ -6,7 +6,7 @@ import functools
 
 import click
 
-from ..calibration import DEFAULT_SIZE, CalibrationSpec
+from ..scoring.calibration import DEFAULT_SIZE, CalibrationSpec
 
 
 def _size_help(text: str, fallback: int, default: int | None) -> str:

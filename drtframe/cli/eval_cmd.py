@@ -34,7 +34,7 @@ def command(model, benchmarks, fmt, limit, data_dir, split, remove_layers, heal,
     from ..evaluation.report import table, to_json, write_json
     from ..evaluation.runner import evaluate, resolve_benchmark
     from ..models.loading import load_model
-    from ..plugins import load_registry
+    from ..plugin_system.manager import load_registry
     from .progress import item_progress
 
     if limit is not None and limit < 1:
@@ -45,7 +45,7 @@ def command(model, benchmarks, fmt, limit, data_dir, split, remove_layers, heal,
     healer = None
     if heal:
         from ..healing.apply import resolve_healer
-        from ..options import parse_option_pairs
+        from ..plugin_system.options import parse_option_pairs
 
         healer = resolve_healer(registry, heal, parse_option_pairs(heal_options))
         if not removed:

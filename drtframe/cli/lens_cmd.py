@@ -19,7 +19,7 @@ def command(model, plot) -> None:
     calibration text the fit never saw: lower means the block's prediction is read more faithfully.
     """
     from ..models.loading import load_model
-    from ..plugins import load_registry
+    from ..plugin_system.manager import load_registry
     from ..probing.tuned_lens import tuned_lens_for
 
     registry = load_registry()

@@ -14,7 +14,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from ..kinds import KINDS
+from ..plugin_system.kinds import KINDS
 from .console import out
 
 FOLD_AT = 5  # a name with this many `name_*` siblings from the same plugin shows them as one row
@@ -34,8 +34,8 @@ FACTS = {
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (every name, unfolded, with its options).")
 def command(name, kind, as_json) -> None:
     """List what the plugins registered, by kind, and who provides it; or show NAME in full."""
-    from ..plugins import load_registry
-    from ..suggest import unknown_name
+    from ..plugin_system.manager import load_registry
+    from ..plugin_system.suggest import unknown_name
 
     registry = load_registry()
     entries = registry.entries(kind)
@@ -87,7 +87,7 @@ def _rows(entries) -> list[tuple[str, str, str]]:
 
 
 def _list(entries, failures) -> None:
-    from ..plugins import BUILTIN_DISTRIBUTION
+    from ..plugin_system.manager import BUILTIN_DISTRIBUTION
 
     sections = [(kind, _rows([e for e in entries if e.kind == kind])) for kind in KINDS]
     rows = [row for _, kind_rows in sections for row in kind_rows]

@@ -23,9 +23,9 @@ from .options import method_option_flag, model_options, output_file
 @output_file("--output", "-O", help="Also write scores and order as JSON here.")
 def command(model, method, options, calibration, batch_size, remove, output) -> None:
     """Score every layer (lower = safer to remove) and print the removal order."""
-    from ..options import parse_option_pairs
-    from ..plugins import load_registry
-    from ..ranking import ScoreRequest, run_score
+    from ..plugin_system.options import parse_option_pairs
+    from ..plugin_system.manager import load_registry
+    from ..scoring.runner import ScoreRequest, run_score
 
     request = ScoreRequest(model, method, parse_option_pairs(options), calibration, batch_size, remove)
     with console.status("starting") as spinner:

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..calibration import WIKITEXT2_SAMPLE, CalibrationSpec
-from ..calibration_items import SAMPLE_DIR, ItemWindow
+from ..scoring.calibration import WIKITEXT2_SAMPLE, CalibrationSpec
+from ..scoring.calibration_items import SAMPLE_DIR, ItemWindow
 from ..errors import DrtframeError
 from ..models.loading import ModelSpec
 

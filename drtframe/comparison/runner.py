@@ -16,8 +16,8 @@ from pathlib import Path
 from ..errors import DrtframeError
 from ..execution import Executor, Failure, LocalExecutor
 from ..models.loading import locate
-from ..plugins import Registry, load_registry
-from ..pruning import guard_verdict
+from ..plugin_system.manager import Registry, load_registry
+from ..pruning.runner import guard_verdict
 from .cells import BenchmarkItems
 from .grid import GUARD, Grid
 from .outputs import write_outputs

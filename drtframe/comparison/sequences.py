@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..calibration import WIKITEXT2, WIKITEXT2_SAMPLE, CalibrationSpec
-from ..calibration_items import scorer_items
+from ..scoring.calibration import WIKITEXT2, WIKITEXT2_SAMPLE, CalibrationSpec
+from ..scoring.calibration_items import scorer_items
 from ..errors import ScheduleStopped
-from ..methods import Method
+from ..scoring.methods import Method
 from ..models.handle import ModelHandle
 from ..probing.tuned_lens import settings_key
 from .store import content_key

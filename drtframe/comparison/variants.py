@@ -18,7 +18,7 @@ import torch
 
 from ..evaluation.items import MCItem
 from ..evaluation.loglikelihood import Readout, choice_scores, final_layer
-from ..hidden_states import recording_inputs, replaying_without
+from ..forward.hidden_states import recording_inputs, replaying_without
 from ..models.handle import ModelHandle
 from ..probing.lens import readout_for
 from .request import Variant

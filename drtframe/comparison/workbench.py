@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..healing.apply import heal
 from ..models.fingerprint import model_fingerprint
 from ..models.loading import load_model, resolve_device, resolve_dtype
-from ..plugins import Registry, load_registry
+from ..plugin_system.manager import Registry, load_registry
 from ..probing.tuned_lens import tuned_lens_for
 from .cells import cell_from_scores, profile_from_scores
 from .grid import GUARD, Grid

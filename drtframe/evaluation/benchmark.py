@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import DrtframeError
-from ..plugin_class import PluginClass
+from ..plugin_system.base import PluginClass
 from .items import MCItem
 
 FORMATS = ("cloze", "letter")

@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from ..hidden_states import recording_inputs, replaying_without, watch_blocks
-from ..logits import row_log_softmax_at
+from ..forward.hidden_states import recording_inputs, replaying_without, watch_blocks
+from ..forward.logits import row_log_softmax_at
 from ..models.handle import ModelHandle
 from .items import MCItem
 from .tokenize import encode_pair, truncate

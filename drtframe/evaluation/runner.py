@@ -10,7 +10,7 @@ import jinja2
 
 from ..errors import DrtframeError
 from ..models.handle import ModelHandle
-from ..plugins import Registry
+from ..plugin_system.manager import Registry
 from .benchmark import FORMATS, Benchmark
 from .data import load_rows
 from .items import MCItem

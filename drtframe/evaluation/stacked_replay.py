@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..hidden_states import hidden_in, hooked, with_hidden_out, recording_inputs, resumed_after
+from ..forward.hidden_states import hidden_in, hooked, with_hidden_out, recording_inputs, resumed_after
 from ..models.handle import ModelHandle
 from .items import MCItem
 from .loglikelihood import (Readout, Unit, collected, final_layer, forward_batches, pad_token, read_nothing,

@@ -11,7 +11,7 @@ from typing import ClassVar
 import torch
 
 from ..models.handle import ModelHandle
-from ..plugin_class import PluginClass
+from ..plugin_system.base import PluginClass
 
 
 @dataclass(frozen=True)

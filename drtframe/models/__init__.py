@@ -1,1 +1,2 @@
-"""Model loading (local dirs, hub ids, GGUF files, aliases) and the handle the rest of drtframe uses."""
+"""Model loading (local dirs, hub ids, GGUF files, aliases), the handle the rest of drtframe uses,
+and where each architecture keeps its decoder blocks (`architecture`)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ..architecture import Architecture, decoder_layers, get_path, layers_removed, remove_layers, validate_removal
+from .architecture import Architecture, decoder_layers, get_path, layers_removed, remove_layers, validate_removal
 from ..errors import DrtframeError
 from .placement import execution_device, offloaded_parameters
 
@@ -86,7 +86,7 @@ class ModelHandle:
 
     def bfloat16_copy(self) -> ModelHandle | None:
         """A bfloat16 copy of a float32 model in memory, for scorers that rank candidates at about twice
-        the speed and re-check the leaders in float32 (`drtframe.scoring.rechecked`); None for any other
+        the speed and re-check the leaders in float32 (`drtframe.scoring.scorer.rechecked`); None for any other
         model (already reduced, or with weights a device map keeps off-device)."""
         if self.offloaded or next(self.model.parameters()).dtype != torch.float32:
             return None

@@ -12,7 +12,7 @@ from .aliases import ALIASES, ensure_alias
 from .placement import check_placement, dispatch_arguments, keep_offload_folder, offload_folder
 
 if TYPE_CHECKING:  # the CLI imports this module for its option choices; torch waits for load_model
-    from ..plugins import Registry
+    from ..plugin_system.manager import Registry
     from .handle import ModelHandle
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -124,8 +124,8 @@ def load_model(spec: ModelSpec, registry: Registry) -> ModelHandle:
     """Load the model and tokenizer, in eval mode, on the requested device (or spread by the device map) and dtype."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ..architecture import decoder_layers
-    from ..methods import find_architecture
+    from .architecture import decoder_layers
+    from ..scoring.methods import find_architecture
     from .handle import ModelHandle
 
     check_placement(spec.device, spec.device_map, spec.max_memory)

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from ..errors import DrtframeError
 from ..evaluation.items import MCItem
 from ..evaluation.loglikelihood import Reads, choice_scores, final_layer
-from ..logits import row_logsumexp, row_top_indices
+from ..forward.logits import row_logsumexp, row_top_indices
 from ..models.handle import ModelHandle
-from ..output_head import OutputHead
+from ..forward.output_head import OutputHead
 from .profile import DecisionProfile, decision_profile
 from .tuned_lens import READOUTS, TunedLens, tuned_lens_for
 

@@ -10,7 +10,7 @@ import torch
 
 from ..evaluation.items import MCItem
 from ..models.handle import ModelHandle
-from ..plugin_class import PluginClass
+from ..plugin_system.base import PluginClass
 from .lens import layer_scores
 from .profile import DecisionProfile, decision_profile
 

@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from ..errors import DrtframeError
 from ..evaluation.items import MCItem
 from ..models.handle import ModelHandle
-from ..options import build_options
-from ..plugin_checks import Check, checked, count_problem
-from ..plugins import BUILTIN_DISTRIBUTION, Entry
-from ..suggest import unknown_name
+from ..plugin_system.options import build_options
+from ..plugin_system.checks import Check, checked, count_problem
+from ..plugin_system.manager import BUILTIN_DISTRIBUTION, Entry
+from ..plugin_system.suggest import unknown_name
 from .probe import Probe, ProbeContext
 from .profile import DecisionProfile
 

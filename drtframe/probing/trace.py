@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..calibration import CalibrationSpec
+from ..scoring.calibration import CalibrationSpec
 from ..evaluation.items import MCItem
-from ..methods import Method
+from ..scoring.methods import Method
 from ..models.handle import ModelHandle
 from .lens import lens_profile
 from .report import profile_entry

@@ -36,12 +36,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..calibration import WIKITEXT2_SAMPLE, CalibrationSpec, calibration_tokens
+from ..scoring.calibration import WIKITEXT2_SAMPLE, CalibrationSpec, calibration_tokens
 from ..errors import DrtframeError
-from ..hidden_states import run_blocks, watch_blocks
+from ..forward.hidden_states import run_blocks, watch_blocks
 from ..models.handle import ModelHandle
 from ..models.placement import head_parameters
-from ..output_head import OutputHead
+from ..forward.output_head import OutputHead
 
 READOUTS = ("logit", "tuned")
 TRAINING_TEXT = CalibrationSpec(WIKITEXT2_SAMPLE, 40, 256)  # the packaged text: works offline

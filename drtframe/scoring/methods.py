@@ -6,14 +6,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .calibration import CalibrationSpec, calibration_tokens
-from .errors import DrtframeError
-from .models.handle import ModelHandle
-from .options import build_options
-from .plugin_checks import checked
-from .plugins import Registry
+from ..errors import DrtframeError
+from ..models.handle import ModelHandle
+from ..plugin_system.options import build_options
+from ..plugin_system.checks import checked
+from ..plugin_system.manager import Registry
 from .schedule import SCHEDULE_CHECKS, PrunePlan, Schedule
-from .scoring import SCORER_CHECKS, Scorer, ScoringContext
-from .suggest import unknown_name
+from .scorer import SCORER_CHECKS, Scorer, ScoringContext
+from ..plugin_system.suggest import unknown_name
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from importlib.metadata import entry_points
 import pluggy
 
 from . import hookspecs
-from .errors import DrtframeError, DrtframeWarning
+from ..errors import DrtframeError, DrtframeWarning
 from .kinds import KINDS
-from .plugin_faults import fault
+from .faults import fault
 from .suggest import did_you_mean, unknown_name
 
 ENTRY_POINT_GROUP = "drtframe"

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .logits import log_sums, row_logsumexp
-from .models.handle import ModelHandle
+from ..models.handle import ModelHandle
 
 HEAD_ROWS = 1024  # rows of a head tile (with HEAD_COLUMNS: 8 MB of bfloat16 logits, the fastest here)
 HEAD_COLUMNS = 4096  # vocabulary entries of a head tile
@@ -37,7 +37,7 @@ class OutputHead:
 
     @classmethod
     def of(cls, handle: ModelHandle) -> OutputHead:
-        from .models.placement import head_parameters  # imports accelerate's offload helpers
+        from ..models.placement import head_parameters  # imports accelerate's offload helpers
 
         model = handle.model
         weight, bias = head_parameters(model, model.get_output_embeddings())

@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import DrtframeError
-from .evaluation.items import MCItem
-from .options import Options
+from ..errors import DrtframeError
+from ..evaluation.items import MCItem
+from ..plugin_system.options import Options
 
-SAMPLE_DIR = Path(__file__).parent / "samples"
+SAMPLE_DIR = Path(__file__).parents[1] / "samples"
 SAMPLE_OFFSET = 470
 SAMPLE_SIZE = 100
 
@@ -58,7 +58,7 @@ class ItemWindow:
 
     def load(self, registry) -> tuple[list[MCItem], dict]:
         """The calibration items and the record of where they came from."""
-        from .evaluation.runner import load_items, resolve_benchmark
+        from ..evaluation.runner import load_items, resolve_benchmark
 
         self.check()
         bench = resolve_benchmark(registry, self.benchmark, self.split)

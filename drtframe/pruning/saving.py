@@ -12,8 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import DrtframeError
-from .models.handle import ModelHandle
+from ..errors import DrtframeError
+from ..models.handle import ModelHandle
 
 MANIFEST = "drtframe.json"
 

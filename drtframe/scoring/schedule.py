@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .plugin_class import PluginClass
-from .scoring import Scorer, ScoringContext
+from ..plugin_system.base import PluginClass
+from .scorer import Scorer, ScoringContext
 
 
 @dataclass(frozen=True)

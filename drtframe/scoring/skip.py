@@ -9,7 +9,7 @@ runs 15 blocks, not 30).
 
 Candidates are ranked cheaply, then the leaders measured exactly. A float32 model ranks them in a
 bfloat16 copy (about twice as fast on CPU), then measures in float32 every candidate whose bfloat16
-loss is within `recheck_within` of the best float32 loss so far (`drtframe.scoring.rechecked`): the
+loss is within `recheck_within` of the best float32 loss so far (`drtframe.scoring.scorer.rechecked`): the
 block a schedule removes, and its score, are float32's; the other scores are bfloat16's. A ranking
 races the candidates (`still_racing`): after each batch, a candidate whose mean paired loss
 difference from the leader exceeds `race_within` by RACE_SIGMAS standard errors runs no more
@@ -40,10 +40,10 @@ from weakref import WeakKeyDictionary
 
 import torch
 
-from .hidden_states import carried_inputs, completed_inputs, hidden_in, hooked, resumable, resumed_after
-from .models.handle import ModelHandle
-from .options import Options
-from .scoring import Scorer, ScoringContext, rechecked
+from ..forward.hidden_states import carried_inputs, completed_inputs, hidden_in, hooked, resumable, resumed_after
+from ..models.handle import ModelHandle
+from ..plugin_system.options import Options
+from .scorer import Scorer, ScoringContext, rechecked
 
 KEPT_BLOCKS = 6  # best-ranked blocks whose replay inputs a ranking keeps for the next round
 RACE_SIGMAS = 4.0  # standard errors beyond `race_within` that take a candidate out of a ranking's race

@@ -14,17 +14,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .calibration import CalibrationSpec
-from .calibration_items import ItemWindow, scorer_items
-from .errors import DecisionCollapse, DrtframeError
-from .evaluation.items import MCItem
-from .healing.apply import heal, resolve_healer
-from .models.handle import ModelHandle
-from .methods import resolve_method
-from .models.loading import ModelSpec, load_model
-from .plugins import Registry
+from ..scoring.calibration import CalibrationSpec
+from ..scoring.calibration_items import ItemWindow, scorer_items
+from ..errors import DecisionCollapse, DrtframeError
+from ..evaluation.items import MCItem
+from ..healing.apply import heal, resolve_healer
+from ..models.handle import ModelHandle
+from ..scoring.methods import resolve_method
+from ..models.loading import ModelSpec, load_model
+from ..plugin_system.manager import Registry
 from .saving import check_output_dir, save_pruned
-from .schedule import PrunePlan
+from ..scoring.schedule import PrunePlan
 from .speed import generation_speeds
 
 
@@ -83,7 +83,7 @@ Status = Callable[[str], None]
 
 def probe_profile(handle: ModelHandle, items: list[MCItem], readout: str = "logit"):
     """The decision profile of `handle` on `items` through the `readout` lens."""
-    from .probing.lens import lens_profile
+    from ..probing.lens import lens_profile
 
     return lens_profile(handle, items, readout)
 
@@ -95,8 +95,8 @@ def final_profile(handle: ModelHandle, items: list[MCItem]):
     only the final accuracy (and the last lens layer is the model's output), so `guard_verdict` on it
     gives the collapse guard's verdict without projecting every layer onto the vocabulary.
     """
-    from .evaluation.loglikelihood import choice_scores
-    from .probing.profile import decision_profile
+    from ..evaluation.loglikelihood import choice_scores
+    from ..probing.profile import decision_profile
 
     return decision_profile(choice_scores(handle, items), [item.gold for item in items])
 
@@ -115,7 +115,7 @@ def decision_guard(handle: ModelHandle, removed: tuple[int, ...], items: list[MC
 
     `dense` is the original model's profile when it was taken before (a healer changes the weights
     of the model the pruned one is cut from)."""
-    from .probing.report import profile_entry
+    from ..probing.report import profile_entry
 
     if dense is None:
         status(f"collapse guard: probing the original model on {len(items)} items")
@@ -143,7 +143,7 @@ def decision_guard(handle: ModelHandle, removed: tuple[int, ...], items: list[MC
 
 def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda message: None) -> PruneResult:
     """Validate everything cheap first, then load, plan, prune in place, measure and save."""
-    from . import __version__
+    from .. import __version__
 
     if (request.layers is None) == (request.method is None):
         raise DrtframeError("give either --method with --remove, or --layers")
@@ -165,14 +165,14 @@ def run_prune(request: PruneRequest, registry: Registry, status: Status = lambda
     status(f"loading {request.model.source}")
     handle = load_model(request.model, registry)
     if (request.readout == "tuned" and guard_items is not None) or (method is not None and method.reads_tuned_lens):
-        from .probing.tuned_lens import tuned_lens_for
+        from ..probing.tuned_lens import tuned_lens_for
 
         tuned_lens_for(handle, status)  # fitted on the dense model, before any block is removed
     total = handle.num_layers
     if method is not None:
         plan = method.plan(handle, request.remove, request.calibration, request.batch_size, status)
     else:
-        from .architecture import validate_removal
+        from ..models.architecture import validate_removal
 
         removed = validate_removal(request.layers, total)
         plan = PrunePlan("manual", removed, tuple(request.layers), tuple(None for _ in range(total)))

@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from .models.handle import ModelHandle
+from ..models.handle import ModelHandle
 
 PROMPT = "The history of the printing press begins"
 

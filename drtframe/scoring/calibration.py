@@ -15,14 +15,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import DrtframeError
+from ..errors import DrtframeError
 
 if TYPE_CHECKING:
     import torch
 
 WIKITEXT2 = "wikitext2"
 WIKITEXT2_SAMPLE = "wikitext2-sample"
-SAMPLE_TEXT = Path(__file__).parent / "samples" / "wikitext-2-raw-test-head.txt"
+SAMPLE_TEXT = Path(__file__).parents[1] / "samples" / "wikitext-2-raw-test-head.txt"
 HUB_DATASET = ("Salesforce/wikitext", "wikitext-2-raw-v1")
 DEFAULT_SIZE = (64, 256)  # samples x tokens, where neither the user nor the scorer says
 

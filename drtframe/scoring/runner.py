@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from .calibration import CalibrationSpec
 from .calibration_items import scorer_items
 from .methods import Method, resolve_method
-from .models.loading import ModelSpec, load_model
-from .plugins import Registry
+from ..models.loading import ModelSpec, load_model
+from ..plugin_system.manager import Registry
 from .schedule import PrunePlan
 
 
@@ -40,7 +40,7 @@ class ScoreResult:
 
     def to_json(self) -> dict:
         """Scores (one per original layer, None where a schedule gives none) and the removal order."""
-        from . import __version__
+        from .. import __version__
 
         return {
             "drtframe_version": __version__,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch.nn as nn
 
-from .errors import DrtframeError
+from ..errors import DrtframeError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import torch
 
-from .models.handle import ModelHandle
+from ..models.handle import ModelHandle
 
 BlockWatcher = Callable[[int, torch.Tensor, torch.Tensor], None]
 T = TypeVar("T")

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import DrtframeError
+from ..errors import DrtframeError
 from .suggest import unknown_name
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from .errors import DrtframeError
+from ..errors import DrtframeError
 
 
 def did_you_mean(name: str, known: Iterable[str], n: int = 3) -> str | None:

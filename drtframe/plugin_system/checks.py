@@ -15,9 +15,9 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from .errors import DrtframeError
-from .plugin_faults import fault
-from .plugins import Entry
+from ..errors import DrtframeError
+from .faults import fault
+from .manager import Entry
 
 # check(result, *the method's arguments) -> what is wrong with the result, or None
 Check = Callable[..., "str | None"]

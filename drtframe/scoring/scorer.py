@@ -9,10 +9,10 @@ from typing import ClassVar, TypeVar
 
 import torch
 
-from .errors import DrtframeError
-from .models.handle import ModelHandle
-from .plugin_checks import count_problem
-from .plugin_class import PluginClass
+from ..errors import DrtframeError
+from ..models.handle import ModelHandle
+from ..plugin_system.checks import count_problem
+from ..plugin_system.base import PluginClass
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,8 @@ import torch
 
 from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, Options, PrunePlan, Schedule,
                       ScheduleStopped, Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl,
-                      lens_profile, profile_readout, rechecked, removed_block, resumable,
-                      scores_in_original_numbering)
+                      lens_profile, profile_readout, rechecked, removed_block, resumable, same_weights,
+                      scores_in_original_numbering, weights_of)
 from drtframe.evaluation.stacked_replay import (Recording, ReplayStates, Resume, read_recorded, record,
                                                 recorded_without, replay)
 
@@ -90,6 +90,7 @@ class Round:
 
     kept: tuple[int, ...]
     recording: Recording
+    weights: dict[int, tuple[int, int]]  # `weights_of` the model recorded: a changed weight makes all stale
     states: ReplayStates = field(default_factory=list)
     resume: tuple[int, dict[int, list[list[torch.Tensor]]]] | None = None  # see `resumable`
 
@@ -97,8 +98,8 @@ class Round:
         """The round of `handle`, this round's model less one block."""
         removed = removed_block(self.kept, handle.kept)
         carried = [{key: value for key, value in batch.items() if key[1] < removed} for batch in self.states]
-        return Round(handle.kept, recorded_without(handle, self.recording, self.kept.index(removed)), carried,
-                     resumable(self.states, self.kept, handle.kept))
+        return Round(handle.kept, recorded_without(handle, self.recording, self.kept.index(removed)),
+                     weights_of(handle.model), carried, resumable(self.states, self.kept, handle.kept))
 
     def ranked(self, handle: ModelHandle, positions: list[int],
                keep: Callable[[dict[int, list[torch.Tensor]]], set[int]] | None) -> dict[int, list[torch.Tensor]]:
@@ -200,14 +201,18 @@ class Decision(Scorer):
         return [exact.get(p, ranked[p]) for p in positions]
 
     def _round(self, handle: ModelHandle) -> Round:
-        """This model's round: recorded once, and after one more removal built from the previous round."""
+        """This model's round: recorded once, and after one more removal built from the previous round;
+        recorded anew once any of the model's weights changed (a healer, an optimiser step)."""
         previous = self._rounds.get(handle.model)
+        if previous is not None and not same_weights(handle.model, previous.weights):
+            previous = None
         if previous is None or previous.kept != handle.kept:
-            one_more = previous is not None and removed_block(previous.kept, handle.kept) is not None
-            if not one_more:
+            if previous is not None and removed_block(previous.kept, handle.kept) is not None:
+                self._rounds[handle.model] = previous.after_removal(handle)
+            else:
                 self._rounds.pop(handle.model, None)  # free the old round before recording anew
-            self._rounds[handle.model] = (previous.after_removal(handle) if one_more
-                                          else Round(handle.kept, record(handle, self.items(), range(handle.num_layers))))
+                recording = record(handle, self.items(), range(handle.num_layers))
+                self._rounds[handle.model] = Round(handle.kept, recording, weights_of(handle.model))
         return self._rounds[handle.model]
 
     def _judged(self, scores: dict[int, list[torch.Tensor]], positions: list[int]) -> list[Outcome]:

@@ -104,6 +104,35 @@ def test_decision_guided_takes_a_block_only_on_an_exact_verdict():
     assert DecisivePhase._best(scorer, None, [ranked[0]]) is None  # nothing left that decides
 
 
+def test_an_iterative_plan_records_its_items_once(words_task, tmp_path, registry, monkeypatch):
+    """Each round after the first is built from the one before (the weights have not changed), so K
+    removals record the calibration items once."""
+    import drtframe_plugins.decision as decision
+
+    recordings = []
+    monkeypatch.setattr(decision, "record", lambda *args, **kwargs: recordings.append(1) or record(*args, **kwargs))
+    handle = loaded("llama", tmp_path, registry)
+    method = resolve_method(registry, "decision", {"benchmark": str(words_task), "eval_items": "0", "calib_items": "24"})
+    assert len(method.schedule.plan(method.scorer, ScoringContext(handle, None), 3).order) == 3
+    assert len(recordings) == 1
+
+
+@pytest.mark.parametrize("removal", [(), (2,)])
+def test_a_round_recorded_before_a_weight_changed_is_not_reused(removal, words_task, tmp_path, registry):
+    """After a weight changed in place (a healer, an optimiser step), the same model and the model less
+    one more block score as a new scorer scores them: the round's recording is stale."""
+    handle = loaded("llama", tmp_path, registry)
+    options = {"benchmark": str(words_task), "eval_items": "0", "calib_items": "24"}
+    scorer = resolve_method(registry, "decision", options).scorer
+    scorer.score(ScoringContext(handle, None))
+    with torch.no_grad():
+        handle.layers[0].mlp.down_proj.weight.mul_(3.0)
+    with handle.temporarily_without(removal) as pruned:
+        again = scorer.score(ScoringContext(pruned, None))
+        fresh = resolve_method(registry, "decision", options).scorer.score(ScoringContext(pruned, None))
+    assert again == fresh
+
+
 @pytest.mark.parametrize("model_type", ["llama", "gemma3_text"])
 def test_a_recording_after_one_more_removal_equals_a_fresh_one(model_type, words_task, tmp_path, registry):
     handle = loaded(model_type, tmp_path, registry)
@@ -123,11 +152,12 @@ def test_a_recording_after_one_more_removal_equals_a_fresh_one(model_type, words
 @pytest.mark.parametrize("model_type", ["llama", "gemma3_text", "gpt2"])
 def test_rounds_resumed_from_earlier_rounds_replays_score_as_one_candidate_per_forward(
         model_type, words_task, tmp_path, registry):
+    from drtframe import weights_of
     from drtframe_plugins.decision import Round
 
     handle = loaded(model_type, tmp_path, registry)
     items = load_items(resolve_benchmark(registry, str(words_task)), None, None, None)
-    first = Round(handle.kept, record(handle, items, range(handle.num_layers), budget=40))
+    first = Round(handle.kept, record(handle, items, range(handle.num_layers), budget=40), weights_of(handle.model))
     first.ranked(handle, list(range(handle.num_layers)), keep=set)  # every state
     # a middle block then an earlier one (the second round resumes from states carried over from the
     # first), and the last block then an earlier one

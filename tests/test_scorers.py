@@ -186,6 +186,29 @@ def test_nothing_carries_over_to_other_calibration_data(registry):
     assert scores[0] == scores[1]
 
 
+@pytest.mark.parametrize("change", ["in place", "replaced"])
+def test_nothing_carries_over_once_a_weight_changed(change, registry):
+    """A healer or an optimiser step between two rankings makes the inputs the first one saved stale:
+    the next ranking starts afresh (the same scores as a new scorer)."""
+    from dataclasses import replace
+
+    handle = handle_of(deep_llama(), registry)
+    ctx = ctx_for(handle)
+    scorer = method(registry, "perplexity").scorer
+    scorer.score(ctx)
+    (carried,) = scorer._carried.values()
+    removed = max(block for batch in carried.states for _, block in batch)
+    down = handle.layers[0].mlp.down_proj  # block 0 runs before every saved input
+    with torch.no_grad():
+        if change == "in place":
+            down.weight.mul_(1.5)
+        else:
+            down.weight = torch.nn.Parameter(down.weight * 1.5)
+    with handle.temporarily_without((removed,)) as pruned:
+        scores = [chosen.score(replace(ctx, handle=pruned)) for chosen in (scorer, method(registry, "perplexity").scorer)]
+    assert scores[0] == scores[1]
+
+
 def test_rechecked_measures_every_candidate_the_ranking_puts_near_the_best():
     ranked = {0: 1.00, 1: 1.01, 2: 1.10, 3: 1.50}
     truth = {0: 1.05, 1: 1.00, 2: 1.20, 3: 1.04}  # the ranking erred by 0.46 on block 3

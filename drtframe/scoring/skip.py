@@ -23,7 +23,7 @@ of those is removed, candidate j < b resumes from its input to b instead of runn
 between again (`Carried`). The float32 re-checks keep the block inputs they record in the same way:
 after block b goes, those of the blocks before b still hold and b's enters the block after it
 (`carried_inputs`), so the next round's re-checks record from there on only. Both carry over only
-to the same calibration batches (`Carried.serves`). A model no bfloat16
+to the same calibration batches, through the same weights (`Carried.serves`). A model no bfloat16
 copy is made of (not float32, or spread by a device map) is ranked as it is, and its ranking is
 final. Option `race=false` runs every candidate on every batch, `resume=false` keeps nothing between
 rounds, `bfloat16=false` measures every candidate in the model's precision on all the data with none
@@ -40,7 +40,8 @@ from weakref import WeakKeyDictionary
 
 import torch
 
-from ..forward.hidden_states import carried_inputs, completed_inputs, hidden_in, hooked, resumable, resumed_after
+from ..forward.hidden_states import (Weights, carried_inputs, completed_inputs, hidden_in, hooked, resumable,
+                                     resumed_after, same_weights, weights_of)
 from ..models.handle import ModelHandle
 from ..plugin_system.options import Options
 from .scorer import Scorer, ScoringContext, rechecked
@@ -70,10 +71,13 @@ class Carried:
     inputs: Inputs
     calibration: torch.Tensor
     batch_size: int
+    weights: Weights
 
     def serves(self, ctx: ScoringContext) -> bool:
-        """Whether `ctx` reads the calibration batches these inputs were recorded on."""
-        return ctx.batch_size == self.batch_size and torch.equal(ctx.calibration, self.calibration)
+        """Whether `ctx` reads the calibration batches these inputs were recorded on, through the same
+        weights (none changed since, only blocks removed)."""
+        return (ctx.batch_size == self.batch_size and torch.equal(ctx.calibration, self.calibration)
+                and same_weights(ctx.handle.model, self.weights))
 
 
 class SkipScorer(Scorer):
@@ -123,7 +127,7 @@ class SkipScorer(Scorer):
             best = {ctx.handle.kept[p] for p in sorted(positions, key=ranked.get)[:KEPT_BLOCKS]}
             self._carried[ctx.handle.model] = Carried(ctx.handle.kept, [
                 {key: state for key, state in batch.items() if key[1] in best} for batch in states], inputs,
-                ctx.calibration, ctx.batch_size)
+                ctx.calibration, ctx.batch_size, weights_of(ctx.handle.model))
         return [exact.get(p, ranked[p]) for p in positions]
 
     @torch.inference_mode()

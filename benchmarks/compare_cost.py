@@ -19,13 +19,13 @@ from pathlib import Path
 
 import torch
 
-from drtframe.scoring.calibration_items import ItemWindow
 from drtframe.comparison.cells import load_benchmark
 from drtframe.comparison.request import CompareRequest
 from drtframe.comparison.variants import variant_scores
 from drtframe.forward.hidden_states import count_block_forwards
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.plugin_system.manager import load_registry
+from drtframe.scoring.calibration_items import ItemWindow
 
 
 def measure(handle, items, variants, per_layer: bool, replay: bool):

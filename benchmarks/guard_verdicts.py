@@ -26,10 +26,10 @@ def main() -> None:
     parser.add_argument("--shard", default="0/1")
     args = parser.parse_args()
 
-    from drtframe.scoring.calibration_items import ItemWindow
     from drtframe.models.loading import ModelSpec, load_model
     from drtframe.plugin_system.manager import load_registry
     from drtframe.pruning.runner import guard_verdict, probe_profile
+    from drtframe.scoring.calibration_items import ItemWindow
 
     with open(args.out / "collapse.csv") as fh:
         rows = [r for r in csv.DictReader(fh) if r["removed"] and r["method"] != "dense"]

@@ -19,11 +19,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from drtframe.scoring.calibration import WIKITEXT2_SAMPLE, CalibrationSpec, calibration_tokens
 from drtframe.forward.logits import _shifted_logsumexp, row_logsumexp
-from drtframe.models.loading import ModelSpec, load_model
 from drtframe.forward.output_head import OutputHead
+from drtframe.models.loading import ModelSpec, load_model
 from drtframe.plugin_system.manager import load_registry
+from drtframe.scoring.calibration import WIKITEXT2_SAMPLE, CalibrationSpec, calibration_tokens
 
 
 def best_ms(run, rounds: int) -> float:

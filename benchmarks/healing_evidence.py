@@ -22,14 +22,14 @@ from pathlib import Path
 
 import torch
 
-from drtframe.scoring.calibration import CalibrationSpec, chunk_tokens
 from drtframe.comparison.cells import load_benchmark
 from drtframe.evaluation.loglikelihood import loglikelihoods
 from drtframe.evaluation.runner import benchmark_result
 from drtframe.healing.apply import heal, resolve_healer
-from drtframe.scoring.methods import resolve_method
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.plugin_system.manager import load_registry
+from drtframe.scoring.calibration import CalibrationSpec, chunk_tokens
+from drtframe.scoring.methods import resolve_method
 
 
 @torch.inference_mode()

@@ -14,11 +14,11 @@ import time
 
 import torch
 
-from drtframe.scoring.calibration import CalibrationSpec, calibration_tokens
 from drtframe.forward.hidden_states import run_blocks
-from drtframe.scoring.methods import resolve_method
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.plugin_system.manager import load_registry
+from drtframe.scoring.calibration import CalibrationSpec, calibration_tokens
+from drtframe.scoring.methods import resolve_method
 from drtframe.scoring.scorer import ScoringContext
 from drtframe_plugins.similarity import angular_distances
 

@@ -18,10 +18,10 @@ import json
 import time
 from pathlib import Path
 
-from drtframe.scoring.calibration import WIKITEXT2_SAMPLE, CalibrationSpec, calibration_tokens
-from drtframe.scoring.methods import resolve_method
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.plugin_system.manager import load_registry
+from drtframe.scoring.calibration import WIKITEXT2_SAMPLE, CalibrationSpec, calibration_tokens
+from drtframe.scoring.methods import resolve_method
 from drtframe.scoring.scorer import ScoringContext
 
 

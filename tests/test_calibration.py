@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from tokenizers.processors import TemplateProcessing
 
-from drtframe.scoring.calibration import CalibrationSpec, calibration_tokens, chunk_tokens, load_text
 from drtframe.errors import DrtframeError
+from drtframe.scoring.calibration import CalibrationSpec, calibration_tokens, chunk_tokens, load_text
 from tiny_models import tiny_tokenizer
 
 

@@ -14,14 +14,14 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from drtframe.scoring.calibration_items import ItemWindow
 from drtframe.cli import cli
 from drtframe.evaluation.loglikelihood import choice_scores
 from drtframe.evaluation.runner import load_items, resolve_benchmark
-from drtframe.scoring.methods import resolve_method
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.probing.lens import layer_scores
 from drtframe.probing.profile import decision_profile
+from drtframe.scoring.calibration_items import ItemWindow
+from drtframe.scoring.methods import resolve_method
 from drtframe.scoring.scorer import ScoringContext
 from drtframe_plugins.decision import Decision, DecisionStop
 from test_eval_cli import TASK

@@ -17,9 +17,9 @@ from drtframe.evaluation.loglikelihood import choice_scores, choice_scores_witho
 from drtframe.evaluation.runner import load_items, resolve_benchmark
 from drtframe.evaluation.stacked_replay import (read_recorded, record, recorded_without, replay,
                                                 stacked_choice_scores_without)
-from drtframe.scoring.methods import resolve_method
-from drtframe.probing.lens import lens_profile, profile_readout
 from drtframe.models.loading import ModelSpec, load_model
+from drtframe.probing.lens import lens_profile, profile_readout
+from drtframe.scoring.methods import resolve_method
 from drtframe.scoring.scorer import ScoringContext
 from test_eval_cli import TASK
 from tiny_models import tiny_model, tiny_tokenizer

@@ -213,8 +213,8 @@ def test_blocks_running_on_two_devices(tiny_llama_dir, registry):
 
 
 def test_weights_off_device_refuse_healing_and_taylor(pair, registry):
-    from drtframe.scoring.calibration import CalibrationSpec
     from drtframe.healing.apply import heal, resolve_healer
+    from drtframe.scoring.calibration import CalibrationSpec
     from drtframe.scoring.methods import resolve_method
     from drtframe.scoring.scorer import ScoringContext
 
@@ -247,10 +247,10 @@ def test_contradictory_placement_is_one_line(tiny_llama_dir, args, message):
 
 def test_compare_on_a_spread_model_gives_the_plain_results(model_dir, registry, tmp_path):
     from conftest import WIKITEXT_HEAD
-    from drtframe.scoring.calibration import CalibrationSpec
-    from drtframe.scoring.calibration_items import ItemWindow
     from drtframe.comparison.request import CompareRequest
     from drtframe.comparison.runner import compare
+    from drtframe.scoring.calibration import CalibrationSpec
+    from drtframe.scoring.calibration_items import ItemWindow
 
     plain = load_model(ModelSpec(str(model_dir)), registry)
     spec = ModelSpec(str(model_dir), device_map="auto", max_memory=half_of(plain))

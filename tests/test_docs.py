@@ -9,8 +9,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from drtframe.plugin_system import hookspecs
 from drtframe.cli import cli
+from drtframe.plugin_system import hookspecs
 from fake_dists import forget_modules, make_dist
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"

@@ -14,14 +14,14 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import WIKITEXT_HEAD
-from drtframe.scoring.calibration import CalibrationSpec
-from drtframe.scoring.calibration_items import ItemWindow
 from drtframe.cli import cli
 from drtframe.comparison.request import CompareRequest
 from drtframe.comparison.runner import compare
 from drtframe.execution import LocalExecutor, make_executor
 from drtframe.models.loading import ModelSpec
 from drtframe.plugin_system.manager import load_registry
+from drtframe.scoring.calibration import CalibrationSpec
+from drtframe.scoring.calibration_items import ItemWindow
 from fake_dists import forget_modules, make_dist
 
 ray = pytest.importorskip("ray")

@@ -10,11 +10,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from drtframe.scoring.calibration_items import ItemWindow
 from drtframe.evaluation.loglikelihood import choice_scores
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.probing.lens import layer_scores
 from drtframe.pruning.saving import save_pruned
+from drtframe.scoring.calibration_items import ItemWindow
 from test_architectures import hand_pruned
 
 pytestmark = pytest.mark.slow

@@ -17,14 +17,14 @@ from click.testing import CliRunner
 
 import drtframe.pruning.runner as pruning
 from conftest import WIKITEXT_HEAD
-from drtframe.scoring.calibration import CalibrationSpec
-from drtframe.scoring.calibration_items import ItemWindow
 from drtframe.cli import cli
 from drtframe.comparison.request import CompareRequest
 from drtframe.comparison.runner import compare
 from drtframe.errors import DrtframeError, ScheduleStopped
-from drtframe.scoring.methods import resolve_method
 from drtframe.models.loading import ModelSpec, load_model
+from drtframe.scoring.calibration import CalibrationSpec
+from drtframe.scoring.calibration_items import ItemWindow
+from drtframe.scoring.methods import resolve_method
 from test_eval_cli import TASK
 
 CALIBRATION = CalibrationSpec(str(WIKITEXT_HEAD), 2, 16)

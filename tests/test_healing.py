@@ -9,9 +9,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from drtframe.models.architecture import get_path
 from drtframe.errors import DrtframeError
 from drtframe.healing.healer import HealingContext
+from drtframe.models.architecture import get_path
 from drtframe_plugins.healing import LinearLS
 from test_scorers import calibration, deep_llama, handle_of
 from tiny_models import tiny_model

@@ -12,8 +12,8 @@ from drtframe.cli import cli
 from drtframe.errors import DrtframeError, DrtframeWarning
 from drtframe.plugin_system.hookspecs import hookimpl
 from drtframe.plugin_system.kinds import KINDS
-from drtframe.scoring.methods import resolve_method
 from drtframe.plugin_system.manager import PluginManager, Registry, plugin_manager
+from drtframe.scoring.methods import resolve_method
 from fake_dists import forget_modules, make_dist
 
 SCORER_PLUGIN = """

@@ -109,8 +109,8 @@ def test_prune_passes_calibration_to_scorers_that_read_data(tiny_llama_dir, tmp_
 def test_sizes_left_open_come_from_the_scorer(tiny_llama_dir, tmp_path, monkeypatch):
     """A scorer that asks for its own calibration size (here perplexity, told to) gets it, block_influence
     takes 64 x 256; what the user gives wins; records and prune manifests say what was used."""
-    from drtframe.scoring.calibration import DEFAULT_SIZE
     from drtframe.plugin_system.manager import load_registry
+    from drtframe.scoring.calibration import DEFAULT_SIZE
 
     sleb = (16, 256)
     monkeypatch.setattr(load_registry().get("scorer", "perplexity"), "calibration_size", sleb)

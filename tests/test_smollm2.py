@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from drtframe.cli import cli
-from drtframe.scoring.methods import find_architecture
 from drtframe.models.handle import ModelHandle
 from drtframe.pruning.saving import save_pruned
+from drtframe.scoring.methods import find_architecture
 from test_architectures import hand_pruned
 
 pytestmark = pytest.mark.slow
@@ -114,9 +114,9 @@ def test_the_wikitext_sample_gives_the_default_chunks_of_the_whole_text(smollm2_
 def test_resumed_candidates_equal_the_evaluator_without_the_block(smollm2_dir, registry):
     """Replaying recorded block inputs through the blocks after p (context pass, then continuation
     passes against its KV cache) scores exactly what the evaluator scores on the model without p."""
-    from drtframe.scoring.calibration_items import ItemWindow
     from drtframe.evaluation.loglikelihood import choice_scores, choice_scores_without
     from drtframe.models.loading import ModelSpec, load_model
+    from drtframe.scoring.calibration_items import ItemWindow
 
     handle = load_model(ModelSpec(str(smollm2_dir)), registry)
     items = ItemWindow.sample(6).load(registry)[0]

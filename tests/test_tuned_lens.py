@@ -143,8 +143,8 @@ def test_decision_guided_finds_its_phases_through_the_chosen_readout(tiny_llama_
                                                                    monkeypatch):
     """`--readout tuned` reaches the decisive_phase schedule's option, and the phases then come from the
     tuned lens; `decision` (iterative, last layer only) has no readout and keeps its plan keys."""
-    from drtframe.scoring.methods import resolve_method
     from drtframe.models.loading import ModelSpec, load_model
+    from drtframe.scoring.methods import resolve_method
     from drtframe.scoring.scorer import ScoringContext
 
     monkeypatch.setattr(tl, "STEPS", 2)

@@ -53,10 +53,10 @@ from .options import model_options, parse_int_list, readout_option
 def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, calibration, batch_size, options, heal,
             guard, guard_items, readout, executor, ray_address, workers, cpus_per_worker, gpus_per_worker, output_dir) -> None:
     """Compare pruning methods side by side: every method at every budget on every benchmark."""
-    from ..scoring.calibration_items import ItemWindow
     from ..comparison.request import CompareRequest, parse_method_options
     from ..comparison.runner import compare
     from ..execution import make_executor
+    from ..scoring.calibration_items import ItemWindow
     from .compare_report import grid_progress, render
 
     if not guard and click.get_current_context().get_parameter_source("guard_items").name != "DEFAULT":

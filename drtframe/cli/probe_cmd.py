@@ -36,14 +36,14 @@ def command(model, benchmark, fmt, limit, data_dir, split, probes, probe_options
     from ..errors import DrtframeError
     from ..evaluation.report import write_json
     from ..evaluation.runner import load_items, resolve_benchmark
-    from ..scoring.methods import resolve_method
     from ..models.loading import load_model
-    from ..plugin_system.options import parse_option_pairs
     from ..plugin_system.manager import load_registry
+    from ..plugin_system.options import parse_option_pairs
     from ..probing.plots import plot_profile, plot_trace
     from ..probing.report import configured_probes, plotted_metrics, run_probes
     from ..probing.trace import trace_removals
     from ..probing.tuned_lens import tuned_lens_for
+    from ..scoring.methods import resolve_method
     from .progress import item_progress
 
     if limit is not None and limit < 1:

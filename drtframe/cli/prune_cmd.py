@@ -52,10 +52,10 @@ def command(model, method, remove, layers, options, calibration, batch_size, out
     minutes for SmolLM2 on 2 CPU cores). --method perplexity@guarded plans faster and came close.
     docs/decision.md has the evidence.
     """
-    from ..scoring.calibration_items import ItemWindow
-    from ..plugin_system.options import parse_option_pairs
     from ..plugin_system.manager import load_registry
+    from ..plugin_system.options import parse_option_pairs
     from ..pruning.runner import PruneRequest, run_prune
+    from ..scoring.calibration_items import ItemWindow
 
     given = {name for name in ("guard_benchmark", "guard_split", "guard_data_dir", "guard_eval_items", "guard_items",
                                "force") if click.get_current_context().get_parameter_source(name).name != "DEFAULT"}

@@ -23,8 +23,8 @@ from .options import method_option_flag, model_options, output_file
 @output_file("--output", "-O", help="Also write scores and order as JSON here.")
 def command(model, method, options, calibration, batch_size, remove, output) -> None:
     """Score every layer (lower = safer to remove) and print the removal order."""
-    from ..plugin_system.options import parse_option_pairs
     from ..plugin_system.manager import load_registry
+    from ..plugin_system.options import parse_option_pairs
     from ..scoring.runner import ScoreRequest, run_score
 
     request = ScoreRequest(model, method, parse_option_pairs(options), calibration, batch_size, remove)

@@ -12,9 +12,9 @@ from ..evaluation.items import MCItem
 from ..evaluation.runner import resolve_benchmark
 from ..healing.apply import resolve_healer
 from ..healing.healer import Healer
-from ..scoring.methods import Method, resolve_method
 from ..plugin_system.manager import Registry
 from ..probing.tuned_lens import settings_key
+from ..scoring.methods import Method, resolve_method
 from .cells import BenchmarkItems, load_benchmark
 from .request import NO_HEALER, CompareRequest
 from .store import content_key

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..scoring.calibration import WIKITEXT2_SAMPLE, CalibrationSpec
-from ..scoring.calibration_items import SAMPLE_DIR, ItemWindow
 from ..errors import DrtframeError
 from ..models.loading import ModelSpec
+from ..scoring.calibration import WIKITEXT2_SAMPLE, CalibrationSpec
+from ..scoring.calibration_items import SAMPLE_DIR, ItemWindow
 
 DEFAULT_METHODS = ("block_influence", "angular_distance", "perplexity", "reverse_order", "decision_guided")
 DEFAULT_BUDGETS = (4, 8)

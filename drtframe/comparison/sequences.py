@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..scoring.calibration import WIKITEXT2, WIKITEXT2_SAMPLE, CalibrationSpec
-from ..scoring.calibration_items import scorer_items
 from ..errors import ScheduleStopped
-from ..scoring.methods import Method
 from ..models.handle import ModelHandle
 from ..probing.tuned_lens import settings_key
+from ..scoring.calibration import WIKITEXT2, WIKITEXT2_SAMPLE, CalibrationSpec
+from ..scoring.calibration_items import scorer_items
+from ..scoring.methods import Method
 from .store import content_key
 
 

@@ -19,8 +19,8 @@ from weakref import WeakKeyDictionary
 import torch
 import torch.nn.functional as F
 
-from .logits import log_sums, row_logsumexp
 from ..models.handle import ModelHandle
+from .logits import log_sums, row_logsumexp
 
 HEAD_ROWS = 1024  # rows of a head tile (with HEAD_COLUMNS: 8 MB of bfloat16 logits, the fastest here)
 HEAD_COLUMNS = 4096  # vocabulary entries of a head tile

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from ..scoring.calibration import CalibrationSpec, calibration_tokens
 from ..errors import DrtframeError
 from ..models.handle import ModelHandle
-from ..plugin_system.options import build_options
 from ..plugin_system.manager import Registry
+from ..plugin_system.options import build_options
+from ..scoring.calibration import CalibrationSpec, calibration_tokens
 from .healer import Healer, HealingContext
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from .architecture import Architecture, decoder_layers, get_path, layers_removed, remove_layers, validate_removal
 from ..errors import DrtframeError
+from .architecture import Architecture, decoder_layers, get_path, layers_removed, remove_layers, validate_removal
 from .placement import execution_device, offloaded_parameters
 
 

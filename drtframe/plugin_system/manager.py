@@ -18,10 +18,10 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from . import hookspecs
 from ..errors import DrtframeError, DrtframeWarning
-from .kinds import KINDS
+from . import hookspecs
 from .faults import fault
+from .kinds import KINDS
 from .suggest import did_you_mean, unknown_name
 
 ENTRY_POINT_GROUP = "drtframe"

@@ -17,8 +17,8 @@ from ..errors import DrtframeError
 from ..evaluation.items import MCItem
 from ..evaluation.loglikelihood import Reads, choice_scores, final_layer
 from ..forward.logits import row_logsumexp, row_top_indices
-from ..models.handle import ModelHandle
 from ..forward.output_head import OutputHead
+from ..models.handle import ModelHandle
 from .profile import DecisionProfile, decision_profile
 from .tuned_lens import READOUTS, TunedLens, tuned_lens_for
 

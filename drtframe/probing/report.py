@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from ..errors import DrtframeError
 from ..evaluation.items import MCItem
 from ..models.handle import ModelHandle
-from ..plugin_system.options import build_options
 from ..plugin_system.checks import Check, checked, count_problem
 from ..plugin_system.manager import BUILTIN_DISTRIBUTION, Entry
+from ..plugin_system.options import build_options
 from ..plugin_system.suggest import unknown_name
 from .probe import Probe, ProbeContext
 from .profile import DecisionProfile

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..scoring.calibration import CalibrationSpec
 from ..evaluation.items import MCItem
-from ..scoring.methods import Method
 from ..models.handle import ModelHandle
+from ..scoring.calibration import CalibrationSpec
+from ..scoring.methods import Method
 from .lens import lens_profile
 from .report import profile_entry
 

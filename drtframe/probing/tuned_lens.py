@@ -36,12 +36,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..scoring.calibration import WIKITEXT2_SAMPLE, CalibrationSpec, calibration_tokens
 from ..errors import DrtframeError
 from ..forward.hidden_states import run_blocks, watch_blocks
+from ..forward.output_head import OutputHead
 from ..models.handle import ModelHandle
 from ..models.placement import head_parameters
-from ..forward.output_head import OutputHead
+from ..scoring.calibration import WIKITEXT2_SAMPLE, CalibrationSpec, calibration_tokens
 
 READOUTS = ("logit", "tuned")
 TRAINING_TEXT = CalibrationSpec(WIKITEXT2_SAMPLE, 40, 256)  # the packaged text: works offline

@@ -14,17 +14,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..scoring.calibration import CalibrationSpec
-from ..scoring.calibration_items import ItemWindow, scorer_items
 from ..errors import DecisionCollapse, DrtframeError
 from ..evaluation.items import MCItem
 from ..healing.apply import heal, resolve_healer
 from ..models.handle import ModelHandle
-from ..scoring.methods import resolve_method
 from ..models.loading import ModelSpec, load_model
 from ..plugin_system.manager import Registry
-from .saving import check_output_dir, save_pruned
+from ..scoring.calibration import CalibrationSpec
+from ..scoring.calibration_items import ItemWindow, scorer_items
+from ..scoring.methods import resolve_method
 from ..scoring.schedule import PrunePlan
+from .saving import check_output_dir, save_pruned
 from .speed import generation_speeds
 
 

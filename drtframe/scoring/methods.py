@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .calibration import CalibrationSpec, calibration_tokens
 from ..errors import DrtframeError
 from ..models.handle import ModelHandle
-from ..plugin_system.options import build_options
 from ..plugin_system.checks import checked
 from ..plugin_system.manager import Registry
+from ..plugin_system.options import build_options
+from ..plugin_system.suggest import unknown_name
+from .calibration import CalibrationSpec, calibration_tokens
 from .schedule import SCHEDULE_CHECKS, PrunePlan, Schedule
 from .scorer import SCORER_CHECKS, Scorer, ScoringContext
-from ..plugin_system.suggest import unknown_name
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from ..models.loading import ModelSpec, load_model
+from ..plugin_system.manager import Registry
 from .calibration import CalibrationSpec
 from .calibration_items import scorer_items
 from .methods import Method, resolve_method
-from ..models.loading import ModelSpec, load_model
-from ..plugin_system.manager import Registry
 from .schedule import PrunePlan
 
 

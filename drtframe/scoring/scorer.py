@@ -11,8 +11,8 @@ import torch
 
 from ..errors import DrtframeError
 from ..models.handle import ModelHandle
-from ..plugin_system.checks import count_problem
 from ..plugin_system.base import PluginClass
+from ..plugin_system.checks import count_problem
 
 
 @dataclass(frozen=True)

@@ -40,12 +40,11 @@ from weakref import WeakKeyDictionary
 
 import torch
 
-from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, Options, PrunePlan, Schedule,
-                      ScheduleStopped, Scorer, ScoringContext, choice_scores_without, decision_profile, hookimpl,
-                      lens_profile, profile_readout, rechecked, removed_block, resumable, same_weights,
-                      scores_in_original_numbering, weights_of)
-from drtframe.evaluation.stacked_replay import (Recording, ReplayStates, Resume, read_recorded, record,
-                                                recorded_without, replay)
+from drtframe import (DecisionProfile, DrtframeError, ItemOptions, MCItem, ModelHandle, Options, PrunePlan, Recording,
+                      ReplayStates, Resume, Schedule, ScheduleStopped, Scorer, ScoringContext, choice_scores_without,
+                      decision_profile, hookimpl, lens_profile, profile_readout, read_recorded, rechecked, record,
+                      recorded_without, removed_block, replay, resumable, same_weights, scores_in_original_numbering,
+                      weights_of)
 
 
 class DecisionOptions(ItemOptions):
@@ -141,7 +140,7 @@ class Decision(Scorer):
     def items(self) -> list[MCItem]:
         """The calibration items (loaded once)."""
         if self._loaded is None:
-            from drtframe.plugin_system.manager import load_registry
+            from drtframe import load_registry
 
             self._loaded = self.window.load(load_registry())
         return self._loaded[0]

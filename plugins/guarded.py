@@ -39,8 +39,7 @@ class Guarded(Schedule):
         self.window = self.options.window(self.name)  # bad options fail here, before a model is loaded
 
     def plan(self, scorer: Scorer, ctx: ScoringContext, k: int, progress=None) -> PrunePlan:
-        from drtframe.plugin_system.manager import load_registry
-        from drtframe.pruning.runner import final_profile
+        from drtframe import final_profile, load_registry
 
         items, where = self.window.load(load_registry())
         dense = final_profile(ctx.handle, items)
@@ -67,7 +66,7 @@ class Guarded(Schedule):
     @staticmethod
     def _keeps_transition(pruned, block: int, items, dense, record: dict, step: int) -> bool:
         """The guard's verdict on removing `block` (original index) from `pruned`, counted in `record`."""
-        from drtframe.pruning.runner import final_profile, guard_verdict
+        from drtframe import final_profile, guard_verdict
 
         if not record["checked"]:
             return True

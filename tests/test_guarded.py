@@ -15,6 +15,7 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
+import drtframe
 import drtframe.pruning.runner as pruning
 from conftest import WIKITEXT_HEAD
 from drtframe.cli import cli
@@ -52,7 +53,9 @@ def lost_when(monkeypatch):
             found = real(handle, items)
             return replace(found, transition=replace(found.transition, layer=None)) if predicate(handle.removed) else found
 
-        monkeypatch.setattr(pruning, "final_profile", profile)
+        # the public name first: drtframe resolves it from the module on first use, which must not be patched yet
+        monkeypatch.setattr(drtframe, "final_profile", profile)  # what the guarded schedule reads
+        monkeypatch.setattr(pruning, "final_profile", profile)  # prune's own guard
     return install
 
 

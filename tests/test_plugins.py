@@ -72,6 +72,24 @@ def test_builtins_come_through_entry_points(registry):
         assert entries[name].plugin in ("baselines", "schedules", "architectures")
 
 
+def test_builtin_plugins_import_only_the_public_api():
+    """The built-in methods are written as a third-party plugin would be: against the names `drtframe`
+    exports, never its internal modules (which may move)."""
+    import ast
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parents[1] / "plugins").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = [node.module]
+                if node.module == "drtframe":
+                    assert {alias.name for alias in node.names} <= set(drtframe.__all__), (path.name, node.lineno)
+            else:
+                modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            internal = [m for m in modules if m.startswith("drtframe.")]
+            assert not internal, f"{path.name}:{node.lineno} imports {internal}"
+
+
 def test_third_party_plugin_is_listed_with_its_distribution(site):
     make_dist(site, "drtframe-middle", {"p_good": SCORER_PLUGIN.format(name="middle")}, {"middle": "p_good"}, "2.3")
     result = CliRunner().invoke(cli, ["plugins"])

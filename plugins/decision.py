@@ -134,7 +134,7 @@ class Decision(Scorer):
         super().__init__(options)
         self.window = self.options.window(self.name)  # bad options fail here, before a model is loaded
         self._loaded: tuple[list[MCItem], dict] | None = None
-        self._profiles: dict[tuple[tuple[int, ...], str], DecisionProfile] = {}
+        self._profiles: WeakKeyDictionary = WeakKeyDictionary()  # model -> {(kept, readout): (weights, profile)}
         self._rounds: WeakKeyDictionary = WeakKeyDictionary()  # model -> its latest Round
 
     def items(self) -> list[MCItem]:
@@ -152,19 +152,21 @@ class Decision(Scorer):
 
     def profile(self, ctx: ScoringContext, readout: str = "logit") -> DecisionProfile:
         """The calibration decision profile of the current model, every layer through the `readout` lens
-        (kept per model and readout). With `cache`, it is read from the round's recording, which the
-        round's candidates are scored from: that holds every block's input, so of a forward of its own
-        only the last block runs again, for the model's output."""
-        key = (ctx.handle.kept, readout)
-        if key not in self._profiles:
+        (kept per model, blocks kept and readout, while the weights stay). With `cache`, it is read from
+        the round's recording, which the round's candidates are scored from: that holds every block's
+        input, so of a forward of its own only the last block runs again, for the model's output."""
+        model, key = ctx.handle.model, (ctx.handle.kept, readout)
+        known = self._profiles.setdefault(model, {}).get(key)
+        if known is None or not same_weights(model, known[0]):
             items = self.items()
             if self.options.cache:
                 scores = read_recorded(ctx.handle, self._round(ctx.handle).recording,
                                        profile_readout(ctx.handle, items, readout))
-                self._profiles[key] = decision_profile(scores, [item.gold for item in items])
+                profile = decision_profile(scores, [item.gold for item in items])
             else:
-                self._profiles[key] = lens_profile(ctx.handle, items, readout)
-        return self._profiles[key]
+                profile = lens_profile(ctx.handle, items, readout)
+            self._profiles[model][key] = known = (weights_of(model), profile)
+        return known[1]
 
     def outcomes(self, ctx: ScoringContext, positions: list[int] | None = None, exact: bool = False) -> list[Outcome]:
         """The last-layer calibration decision without each block at `positions` (default: all); with

@@ -120,17 +120,20 @@ def test_an_iterative_plan_records_its_items_once(words_task, tmp_path, registry
 @pytest.mark.parametrize("removal", [(), (2,)])
 def test_a_round_recorded_before_a_weight_changed_is_not_reused(removal, words_task, tmp_path, registry):
     """After a weight changed in place (a healer, an optimiser step), the same model and the model less
-    one more block score as a new scorer scores them: the round's recording is stale."""
+    one more block score, and profile, as a new scorer does: the round's recording is stale."""
     handle = loaded("llama", tmp_path, registry)
     options = {"benchmark": str(words_task), "eval_items": "0", "calib_items": "24"}
     scorer = resolve_method(registry, "decision", options).scorer
     scorer.score(ScoringContext(handle, None))
+    with handle.temporarily_without(removal) as pruned:
+        scorer.profile(ScoringContext(pruned, None))
     with torch.no_grad():
         handle.layers[0].mlp.down_proj.weight.mul_(3.0)
     with handle.temporarily_without(removal) as pruned:
-        again = scorer.score(ScoringContext(pruned, None))
-        fresh = resolve_method(registry, "decision", options).scorer.score(ScoringContext(pruned, None))
-    assert again == fresh
+        fresh = resolve_method(registry, "decision", options).scorer
+        ctx = ScoringContext(pruned, None)
+        assert scorer.profile(ctx).decision_margin == fresh.profile(ctx).decision_margin
+        assert scorer.score(ctx) == fresh.score(ctx)
 
 
 @pytest.mark.parametrize("model_type", ["llama", "gemma3_text"])

@@ -61,11 +61,11 @@ _EXPORTS = {
     "resumed_after": ".forward.hidden_states",
     "row_logsumexp": ".forward.logits",
     "run_blocks": ".forward.hidden_states",
-    "same_weights": ".forward.hidden_states",
+    "same_weights": ".models.weights",
     "scores_in_original_numbering": ".scoring.schedule",
     "truncate": ".evaluation.tokenize",
     "watch_blocks": ".forward.hidden_states",
-    "weights_of": ".forward.hidden_states",
+    "weights_of": ".models.weights",
 }
 
 

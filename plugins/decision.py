@@ -89,7 +89,7 @@ class Round:
 
     kept: tuple[int, ...]
     recording: Recording
-    weights: dict[int, tuple[int, int]]  # `weights_of` the model recorded: a changed weight makes all stale
+    weights: dict  # `weights_of` the model recorded: once a weight changed, nothing here holds
     states: ReplayStates = field(default_factory=list)
     resume: tuple[int, dict[int, list[list[torch.Tensor]]]] | None = None  # see `resumable`
 

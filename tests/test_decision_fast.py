@@ -22,7 +22,7 @@ from drtframe.probing.lens import lens_profile, profile_readout
 from drtframe.scoring.methods import resolve_method
 from drtframe.scoring.scorer import ScoringContext
 from test_eval_cli import TASK
-from tiny_models import tiny_model, tiny_tokenizer
+from tiny_models import tiny_longrope_phi3, tiny_model, tiny_tokenizer
 
 ARCHITECTURES = ["llama", "gpt2", "gemma3_text", "opt", "mistral"]
 
@@ -104,14 +104,21 @@ def test_decision_guided_takes_a_block_only_on_an_exact_verdict():
     assert DecisivePhase._best(scorer, None, [ranked[0]]) is None  # nothing left that decides
 
 
-def test_an_iterative_plan_records_its_items_once(words_task, tmp_path, registry, monkeypatch):
+@pytest.mark.parametrize("model_type", ["llama", "phi3 longrope"])
+def test_an_iterative_plan_records_its_items_once(model_type, words_task, tmp_path, registry, monkeypatch):
     """Each round after the first is built from the one before (the weights have not changed), so K
-    removals record the calibration items once."""
+    removals record the calibration items once; also where the rope rewrites its frequencies on every
+    forward (LongRoPE)."""
     import drtframe_plugins.decision as decision
 
     recordings = []
     monkeypatch.setattr(decision, "record", lambda *args, **kwargs: recordings.append(1) or record(*args, **kwargs))
-    handle = loaded("llama", tmp_path, registry)
+    if model_type == "phi3 longrope":
+        tiny_longrope_phi3().save_pretrained(tmp_path / "phi3")
+        tiny_tokenizer().save_pretrained(tmp_path / "phi3")
+        handle = load_model(ModelSpec(str(tmp_path / "phi3")), registry)
+    else:
+        handle = loaded(model_type, tmp_path, registry)
     method = resolve_method(registry, "decision", {"benchmark": str(words_task), "eval_items": "0", "calib_items": "24"})
     assert len(method.schedule.plan(method.scorer, ScoringContext(handle, None), 3).order) == 3
     assert len(recordings) == 1

@@ -41,6 +41,19 @@ def tiny_model(model_type: str, seed: int = 0):
     return AutoModelForCausalLM.from_config(CONFIGS[model_type]()).eval()
 
 
+def tiny_longrope_phi3(seed: int = 0):
+    """A tiny Phi-3 with LongRoPE scaling (as Phi-3-128k and Phi-3.5-mini have), whose rotary embedding
+    rewrites its frequency buffer in place on every forward."""
+    torch.manual_seed(seed)
+    config = CONFIGS["phi3"]()
+    half = config.hidden_size // config.num_attention_heads // 2
+    config.rope_parameters = {"rope_type": "longrope", "rope_theta": 10000.0, "partial_rotary_factor": 1.0,
+                              "short_factor": [1.0] * half, "long_factor": [2.0] * half,
+                              "original_max_position_embeddings": 16}
+    config.original_max_position_embeddings = 16
+    return AutoModelForCausalLM.from_config(config).eval()
+
+
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
     """A word-level tokenizer over VOCAB ids, enough for saving and short generations."""
     words = ["<unk>", "<eos>"] + [f"w{i}" for i in range(VOCAB - 2)]

@@ -219,22 +219,6 @@ def completed_inputs(handle: ModelHandle, ids: torch.Tensor, known: Mapping[int,
     return prefix[:start] + block_inputs(handle, ids, last, (start, prefix[start]))[start:]
 
 
-Weights = dict[int, tuple[int, int]]  # id of each parameter and buffer -> (its storage, its in-place version)
-
-
-def weights_of(model: torch.nn.Module) -> Weights:
-    """What identifies `model`'s weights now: block inputs recorded on it hold for a later model only
-    while every tensor that model still has is this one, unchanged (`same_weights`)."""
-    return {id(t): (t.data_ptr(), t._version) for t in (*model.parameters(), *model.buffers())}
-
-
-def same_weights(model: torch.nn.Module, before: Weights) -> bool:
-    """Whether every parameter and buffer of `model` is one of `before`, neither replaced nor changed in
-    place since (blocks removed since are fine: their tensors are simply gone). A healer, an optimiser
-    step or `load_state_dict` between two rankings makes the saved block inputs stale."""
-    return all(before.get(id(t)) == (t.data_ptr(), t._version) for t in (*model.parameters(), *model.buffers()))
-
-
 def resumable(states: Sequence[Mapping[tuple[int, int], T]], kept_before: Sequence[int],
               kept_now: Sequence[int]) -> tuple[int, dict[int, list[T]]] | None:
     """Where a ranking of the model with blocks `kept_now` may resume the previous ranking's replays.

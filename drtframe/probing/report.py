@@ -29,7 +29,7 @@ PROFILE_METRICS = ("acc", "decision_margin", "option_frequency", "entropy")
 def configured_probes(registry, names: Sequence[str], options: Mapping[str, str]) -> list[Probe]:
     """Instantiate the named probes, handing each the options its schema declares; refuse the rest.
 
-    Each probe's `measure` answers through its check (`plugin_checks`).
+    Each probe's `measure` answers through its check (`drtframe.plugin_system.checks`).
     """
     entries = [registry.entry("probe", name) for name in names]
     known = {key for entry in entries for key in entry.obj.Options.model_fields}

@@ -68,7 +68,7 @@ def resolve_method(registry: Registry, spec: str, options: Mapping[str, str] | N
     `readout` (a command's --readout) becomes the `readout` option of a scorer or schedule that has one,
     unless `options` set it.
 
-    The scorer and schedule answer through their checks (`plugin_checks`), so what they return is
+    The scorer and schedule answer through their checks (`drtframe.plugin_system.checks`), so what they return is
     checked wherever they are called from.
     """
     scorer_name, _, schedule_name = spec.partition("@")

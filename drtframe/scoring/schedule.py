@@ -65,5 +65,5 @@ def _plan_problem(plan: object, scorer: Scorer, ctx: ScoringContext, k: int, pro
     return None
 
 
-# what `checked` holds a schedule's methods to (see plugin_checks)
+# what `checked` holds a schedule's methods to (see drtframe.plugin_system.checks)
 SCHEDULE_CHECKS = {"plan": _plan_problem}

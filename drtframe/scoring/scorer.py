@@ -95,5 +95,5 @@ def _runs_problem(scores: object, ctx: ScoringContext, n: int) -> str | None:
     return count_problem(scores, runs, "run scores", f"the {runs} runs of {n} adjacent layers in a model of {layers}")
 
 
-# what `checked` holds a scorer's methods to (see plugin_checks)
+# what `checked` holds a scorer's methods to (see drtframe.plugin_system.checks)
 SCORER_CHECKS = {"score": _scores_problem, "score_runs": _runs_problem}

@@ -40,9 +40,9 @@ from weakref import WeakKeyDictionary
 
 import torch
 
-from ..forward.hidden_states import (Weights, carried_inputs, completed_inputs, hidden_in, hooked, resumable,
-                                     resumed_after, same_weights, weights_of)
+from ..forward.hidden_states import carried_inputs, completed_inputs, hidden_in, hooked, resumable, resumed_after
 from ..models.handle import ModelHandle
+from ..models.weights import Weights, same_weights, weights_of
 from ..plugin_system.options import Options
 from .scorer import Scorer, ScoringContext, rechecked
 

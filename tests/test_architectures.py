@@ -10,9 +10,9 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from drtframe.errors import DrtframeError
+from drtframe.models.architecture import find_architecture
 from drtframe.models.handle import ModelHandle
 from drtframe.pruning.saving import save_pruned
-from drtframe.scoring.methods import find_architecture
 from tiny_models import CONFIGS, LAYERS, sample_ids, tiny_model, tiny_tokenizer
 
 # Written out here, independently of the architecture plugin, so the test checks the plugin.

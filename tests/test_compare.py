@@ -23,11 +23,11 @@ from drtframe.comparison.runner import compare
 from drtframe.comparison.variants import variant_scores
 from drtframe.evaluation.items import MCItem
 from drtframe.evaluation.loglikelihood import loglikelihoods
+from drtframe.models.architecture import find_architecture
 from drtframe.models.handle import ModelHandle
 from drtframe.models.loading import ModelSpec, load_model
 from drtframe.scoring.calibration import CalibrationSpec
 from drtframe.scoring.calibration_items import ItemWindow
-from drtframe.scoring.methods import find_architecture
 from tiny_models import CONFIGS, tiny_model, tiny_tokenizer
 
 GRID = ("-k", "1,2", "--limit", "6", "--calibration", str(WIKITEXT_HEAD),

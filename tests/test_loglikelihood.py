@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from drtframe.evaluation.items import MCItem
 from drtframe.evaluation.loglikelihood import loglikelihoods
 from drtframe.evaluation.tokenize import encode_pair
+from drtframe.models.architecture import find_architecture
 from drtframe.models.handle import ModelHandle
-from drtframe.scoring.methods import find_architecture
 from tiny_models import CONFIGS, LAYERS, tiny_model, tiny_tokenizer
 
 

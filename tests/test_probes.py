@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from drtframe.cli import cli
 from drtframe.evaluation.loglikelihood import loglikelihoods
 from drtframe.evaluation.tokenize import encode_pair
+from drtframe.models.architecture import find_architecture
 from drtframe.models.handle import ModelHandle
 from drtframe.probing.lens import layer_scores
 from drtframe.probing.profile import change_point, decision_profile
-from drtframe.scoring.methods import find_architecture
 from test_eval_cli import yaml_task  # noqa: F401  (fixture)
 from test_loglikelihood import items
 from tiny_models import LAYERS, tiny_model, tiny_tokenizer

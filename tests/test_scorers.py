@@ -14,8 +14,9 @@ from transformers import AutoModelForCausalLM
 from drtframe.errors import DrtframeError
 from drtframe.forward.hidden_states import (block_inputs, carried_inputs, completed_inputs, count_block_forwards,
                                     resumed_after)
+from drtframe.models.architecture import find_architecture
 from drtframe.models.handle import ModelHandle
-from drtframe.scoring.methods import find_architecture, resolve_method
+from drtframe.scoring.methods import resolve_method
 from drtframe.scoring.scorer import ScoringContext, rechecked
 from drtframe.scoring.skip import SkipScorer, still_racing
 from test_architectures import hand_pruned

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from drtframe.cli import cli
+from drtframe.models.architecture import find_architecture
 from drtframe.models.handle import ModelHandle
 from drtframe.pruning.saving import save_pruned
-from drtframe.scoring.methods import find_architecture
 from test_architectures import hand_pruned
 
 pytestmark = pytest.mark.slow

@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch.nn as nn
 
 from ..errors import DrtframeError
+
+if TYPE_CHECKING:
+    from ..plugin_system.manager import Registry
 
 
 @dataclass(frozen=True)
@@ -127,3 +131,16 @@ def layers_removed(model: nn.Module, arch: Architecture, removed: Iterable[int])
         yield
     finally:
         undo()
+
+
+def find_architecture(registry: Registry, model_type: str) -> Architecture:
+    """The registered Architecture that handles `config.model_type`, or a clear error (naming failed plugins)."""
+    supported = []
+    for arch in (e.obj for e in registry.entries("architecture")):
+        if model_type in arch.model_types:
+            return arch
+        supported.extend(arch.model_types)
+    raise DrtframeError(
+        f"drtframe does not know where the decoder blocks of model type {model_type!r} live; "
+        f"supported: {', '.join(sorted(supported))} (a plugin can add more)"
+        + "".join(f"; {note}" for note in registry.failure_notes()))

@@ -124,8 +124,7 @@ def load_model(spec: ModelSpec, registry: Registry) -> ModelHandle:
     """Load the model and tokenizer, in eval mode, on the requested device (or spread by the device map) and dtype."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ..scoring.methods import find_architecture
-    from .architecture import decoder_layers
+    from .architecture import decoder_layers, find_architecture
     from .handle import ModelHandle
 
     check_placement(spec.device, spec.device_map, spec.max_memory)

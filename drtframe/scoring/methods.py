@@ -90,16 +90,3 @@ def resolve_method(registry: Registry, spec: str, options: Mapping[str, str] | N
     schedule = schedule_cls(build_options(schedule_cls.Options, schedule_keys, schedule_cls.name))
     return Method(f"{scorer_cls.name}@{schedule_cls.name}", checked(scorer, scorer_entry, SCORER_CHECKS),
                   checked(schedule, schedule_entry, SCHEDULE_CHECKS))
-
-
-def find_architecture(registry: Registry, model_type: str):
-    """The registered Architecture that handles `config.model_type`, or a clear error (naming failed plugins)."""
-    supported = []
-    for arch in (e.obj for e in registry.entries("architecture")):
-        if model_type in arch.model_types:
-            return arch
-        supported.extend(arch.model_types)
-    raise DrtframeError(
-        f"drtframe does not know where the decoder blocks of model type {model_type!r} live; "
-        f"supported: {', '.join(sorted(supported))} (a plugin can add more)"
-        + "".join(f"; {note}" for note in registry.failure_notes()))

@@ -3,7 +3,7 @@
 Scorers keep forward results between rounds (the block inputs SLEB's and decision's candidates
 resume from); those describe the model only while its weights stay. `fingerprint` hashes every byte,
 for results kept on disk; this notes each tensor's identity, storage and in-place version (about a
-millisecond for SmolLM2's 273 tensors).
+millisecond for SmolLM2's 272 tensors).
 """
 
 from __future__ import annotations

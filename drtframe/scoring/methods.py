@@ -68,8 +68,8 @@ def resolve_method(registry: Registry, spec: str, options: Mapping[str, str] | N
     `readout` (a command's --readout) becomes the `readout` option of a scorer or schedule that has one,
     unless `options` set it.
 
-    The scorer and schedule answer through their checks (`drtframe.plugin_system.checks`), so what they return is
-    checked wherever they are called from.
+    The scorer and schedule answer through their checks (`drtframe.plugin_system.checks`), so what
+    they return is checked wherever they are called from.
     """
     scorer_name, _, schedule_name = spec.partition("@")
     scorer_entry = registry.entry("scorer", scorer_name)

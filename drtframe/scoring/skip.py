@@ -9,27 +9,27 @@ runs 15 blocks, not 30).
 
 Candidates are ranked cheaply, then the leaders measured exactly. A float32 model ranks them in a
 bfloat16 copy (about twice as fast on CPU), then measures in float32 every candidate whose bfloat16
-loss is within `recheck_within` of the best float32 loss so far (`drtframe.scoring.scorer.rechecked`): the
-block a schedule removes, and its score, are float32's; the other scores are bfloat16's. A ranking
-races the candidates (`still_racing`): after each batch, a candidate whose mean paired loss
-difference from the leader exceeds `race_within` by RACE_SIGMAS standard errors runs no more
-batches, and its score is its mean over the batches it ran; the far-off candidates (removing the
-first or last blocks costs nats, not hundredths) stop after one batch. The two margins guard against
-different errors: `recheck_within` (0.005) against bfloat16 rounding, which moved SmolLM2's losses
-by at most 0.0013; `race_within` (0.02) against the noise of means over the first batches, which at
-0.005 raced out the block float32 removes next. Each ranking builds on the one before: it keeps the
-input its replay of candidate j gave each of the `KEPT_BLOCKS` best-ranked blocks, and once block b
-of those is removed, candidate j < b resumes from its input to b instead of running the blocks
-between again (`Carried`). The float32 re-checks keep the block inputs they record in the same way:
-after block b goes, those of the blocks before b still hold and b's enters the block after it
-(`carried_inputs`), so the next round's re-checks record from there on only. Both carry over only
-to the same calibration batches, through the same weights (`Carried.serves`). A model no bfloat16
-copy is made of (not float32, or spread by a device map) is ranked as it is, and its ranking is
-final. Option `race=false` runs every candidate on every batch, `resume=false` keeps nothing between
-rounds, `bfloat16=false` measures every candidate in the model's precision on all the data with none
-of these shortcuts; `cache=false` re-runs the whole model per candidate instead (same scores as
-`bfloat16=false`: the reference that checks the shortcuts).
-"""
+loss is within `recheck_within` of the best float32 loss so far
+(`drtframe.scoring.scorer.rechecked`): the block a schedule removes, and its score, are float32's;
+the other scores are bfloat16's. A ranking races the candidates (`still_racing`): after each batch,
+a candidate whose mean paired loss difference from the leader exceeds `race_within` by RACE_SIGMAS
+standard errors runs no more batches, and its score is its mean over the batches it ran; the far-off
+candidates (removing the first or last blocks costs nats, not hundredths) stop after one batch. The
+two margins guard against different errors: `recheck_within` (0.005) against bfloat16 rounding,
+which moved SmolLM2's losses by at most 0.0013; `race_within` (0.02) against the noise of means over
+the first batches, which at 0.005 raced out the block float32 removes next. Each ranking builds on
+the one before: it keeps the input its replay of candidate j gave each of the `KEPT_BLOCKS` best-
+ranked blocks, and once block b of those is removed, candidate j < b resumes from its input to b
+instead of running the blocks between again (`Carried`). The float32 re-checks keep the block inputs
+they record in the same way: after block b goes, those of the blocks before b still hold and b's
+enters the block after it (`carried_inputs`), so the next round's re-checks record from there on
+only. Both carry over only to the same calibration batches, through the same weights
+(`Carried.serves`). A model no bfloat16 copy is made of (not float32, or spread by a device map) is
+ranked as it is, and its ranking is final. Option `race=false` runs every candidate on every batch,
+`resume=false` keeps nothing between rounds, `bfloat16=false` measures every candidate in the
+model's precision on all the data with none of these shortcuts; `cache=false` re-runs the whole
+model per candidate instead (same scores as `bfloat16=false`: the reference that checks the
+shortcuts). """
 
 from __future__ import annotations
 

@@ -96,8 +96,8 @@ def test_outputs_table_and_an_instant_rerun(tiny_llama_dir, tmp_path):
     first = run_compare(tiny_llama_dir, out)
     assert first.exit_code == 0, first.output
     assert "arc_easy (validation, cloze, n=6)" in first.output and "piqa (validation" in first.output
-    assert {p.name for p in out.iterdir()} == {"cache", "results.json", "results.csv", "accuracy_vs_removed.png",
-                                               "removal_map.png"}
+    assert {p.name for p in out.iterdir()} == {"cache", "results.json", "results.csv", "results.md", "results.tex",
+                                               "accuracy_vs_removed.png", "removal_map.png"}
     lines = (out / "results.csv").read_text().splitlines()
     assert lines[0] == ",".join(CSV_COLUMNS)
     assert len(lines) == 1 + 2 * (1 + 3 * 2)  # benchmarks x (dense + methods x budgets)

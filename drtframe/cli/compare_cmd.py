@@ -9,6 +9,7 @@ import click
 
 from ..comparison.request import (DEFAULT_BENCHMARKS, DEFAULT_BUDGETS, DEFAULT_CALIBRATION, DEFAULT_GUARD_ITEMS,
                                   DEFAULT_LIMIT, DEFAULT_METHODS, NO_HEALER, SAMPLE)
+from ..comparison.tables import DETAILS
 from ..execution.executor import EXECUTORS
 from .calibration_options import calibration_options
 from .console import console, out
@@ -48,10 +49,13 @@ from .options import model_options, parse_int_list, readout_option
 @click.option("--workers", type=int, help="Ray workers, each loading the model once (default: as many as fit).")
 @click.option("--cpus-per-worker", type=float, help="CPUs Ray gives each worker (default 1); torch uses that many threads.")
 @click.option("--gpus-per-worker", type=float, help="GPUs Ray gives each worker (default 0).")
+@click.option("--show", default="", metavar="intervals,agreement",
+              help="Under each cell: 'intervals' (the difference to the dense model, its 95% paired interval and "
+                   "McNemar p) and/or 'agreement' (answers flipped from the dense model's, KL divergence).")
 @click.option("--output-dir", "-O", type=click.Path(path_type=Path, file_okay=False), default=Path("drtframe-results"),
               show_default=True, help="Results, plots and the cache that makes reruns and resumes instant.")
 def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, calibration, batch_size, options, heal,
-            guard, guard_items, readout, executor, ray_address, workers, cpus_per_worker, gpus_per_worker, output_dir) -> None:
+            guard, guard_items, readout, executor, ray_address, workers, cpus_per_worker, gpus_per_worker, show, output_dir) -> None:
     """Compare pruning methods side by side: every method at every budget on every benchmark."""
     from ..comparison.request import CompareRequest, parse_method_options
     from ..comparison.runner import compare
@@ -59,6 +63,9 @@ def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, ca
     from ..scoring.calibration_items import ItemWindow
     from .compare_report import grid_progress, render
 
+    show = _names(show)
+    if set(show) - set(DETAILS):
+        raise click.BadParameter(f"choose from {', '.join(DETAILS)}, got {show}", param_hint="--show")
     if not guard and click.get_current_context().get_parameter_source("guard_items").name != "DEFAULT":
         raise click.UsageError("--guard-items cannot be used with --no-guard")
     request = CompareRequest(
@@ -78,7 +85,7 @@ def command(model, methods, budgets, benchmarks, split, fmt, limit, data_dir, ca
             console.print(f"[yellow]Interrupted; finished cells are kept in {output_dir / 'cache'}: "
                           f"the same command resumes from them.[/]")
             raise SystemExit(130) from None
-    render(result, out)
+    render(result, out, show)
     console.print(f"{result.computed} pieces of work computed, {result.from_cache} read from the cache, "
                   f"{time.perf_counter() - start:.0f} s; results, CSV and plots in {output_dir}")
 

@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..comparison.request import NO_HEALER
+from ..comparison.tables import BEST, COLLAPSED, TIED, Entry, bench_tables
 from .console import console
 
 
@@ -27,36 +28,18 @@ def grid_progress():
         yield progress, report
 
 
-def render(result, out: Console) -> None:
-    """Per benchmark: methods by budget, acc and retention; the best acc per budget in bold green,
-    variants the guard finds collapsed in red with a cross, methods that stopped early say where,
-    and cells whose work raised say 'error' (the errors follow the tables)."""
-    for bench in result.benchmarks:
-        name = bench["name"]
-        dense = result.dense(name)
-        table = Table(title=f"{name} ({bench['split']}, {bench['format']}, n={bench['n']}): dense acc "
-                            f"{dense['acc']:.3f} ± {dense['acc_stderr']:.3f}, chance {bench['chance']:.3f}",
-                      caption="acc (retention = acc / dense acc); ✗ collapsed: no decision transition on the guard items")
+def render(result, out: Console, show: tuple[str, ...] = ()) -> None:
+    """Per benchmark, methods by K (drtframe.comparison.tables): the best cell per K in bold green with
+    ★, cells not separable from it in green with ≈, collapsed variants in red with ✗, methods that
+    stopped early say where, cells whose work raised say 'error' (the errors follow the tables);
+    `show` adds the intervals and/or the agreement under each cell."""
+    for spec in bench_tables(result, show):
+        table = Table(title=spec.title, caption=spec.caption)
         table.add_column("method")
-        for k in result.budgets:
+        for k in spec.budgets:
             table.add_column(f"K={k}", justify="right")
-        best = {k: max((cell["acc"] for m, h in result.lines() if (cell := result.cell(m, k, name, h))),
-                       default=None) for k in result.budgets}
-        for method, healer in result.lines():
-            row = [result.label(method, healer)]
-            for k in result.budgets:
-                cell = result.cell(method, k, name, healer)
-                if cell is None:
-                    failed = result.error(method, k, name, healer) is not None
-                    row.append("[red]error[/]" if failed else f"[dim]stopped after {method.stopped_after}[/]")
-                    continue
-                text = f"{cell['acc']:.3f} ({result.retention(cell, name):.0%})"
-                if result.collapsed(method.removed[k], healer):
-                    text = f"[red]{text} ✗[/]"
-                elif cell["acc"] == best[k]:
-                    text = f"[bold green]{text}[/]"
-                row.append(text)
-            table.add_row(*row)
+        for label, entries in spec.rows:
+            table.add_row(label, *(_styled(entry) for entry in entries))
         out.print(table)
     for method in result.methods:
         if method.message:
@@ -66,3 +49,16 @@ def render(result, out: Console) -> None:
     for (removed, healer, what), error in result.failures.items():
         variant = f"without {','.join(map(str, removed))}" + ("" if healer == NO_HEALER else f" + {healer}")
         out.print(f"[red]{what}, {variant}: {error}[/]", highlight=False)
+
+
+def _styled(entry: Entry) -> str:
+    if entry.missing:
+        return f"[red]{entry.missing}[/]" if entry.missing == "error" else f"[dim]{entry.missing}[/]"
+    text = entry.text + (" ★" if BEST in entry.marks else " ≈" if TIED in entry.marks else "")
+    if COLLAPSED in entry.marks:
+        text = f"[red]{text} ✗[/]"
+    elif BEST in entry.marks:
+        text = f"[bold green]{text}[/]"
+    elif TIED in entry.marks:
+        text = f"[green]{text}[/]"
+    return "\n".join([text, *(f"[dim]{line}[/]" for line in entry.details)])

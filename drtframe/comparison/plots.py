@@ -20,37 +20,48 @@ def _pyplot():
 
 
 def plot_accuracy(result: CompareResult, path: Path) -> None:
-    """A panel per benchmark: one line per method over the budgets (the dense model at 0), the dense and
-    chance levels as reference lines, variants the guard finds collapsed marked with a red cross; healed
-    variants dashed."""
+    """A panel per benchmark: one line per method over the budgets (the dense model at 0) with each
+    point's 95% paired interval against the dense model, the dense (and chance) levels as reference
+    lines, variants the guard finds collapsed marked with a red cross; healed variants dashed. A
+    perplexity benchmark's panel shows perplexity on a log scale."""
     plt = _pyplot()
     benches = result.benchmarks
     fig, axes = plt.subplots(1, len(benches), figsize=(5.5 * len(benches), 4.5), squeeze=False)
     for ax, bench in zip(axes[0], benches):
         name = bench["name"]
-        dense = result.dense(name)["acc"]
+        dense_cell = result.dense(name)
+        measure = "ppl" if "ppl" in dense_cell else "acc"
+        dense = dense_cell[measure]
         for method, healer in result.lines():
-            cells = {k: result.cell(method, k, name, healer) for k in result.budgets}
-            points = [(0, dense, ())] + [(k, cell["acc"], method.removed[k]) for k, cell in cells.items() if cell]
-            ks, accs, removed = zip(*points)
-            line, = ax.plot(ks, accs, marker="o", ls="-" if healer == NO_HEALER else "--",
-                            label=result.label(method, healer))
-            bad = [(k, a) for k, a, v in points if v and result.collapsed(v, healer)]
+            points = [(0, dense, (), (0.0, 0.0))]
+            for k in result.budgets:
+                if (cell := result.cell(method, k, name, healer)) is not None:
+                    test = result.evidence[(method.removed[k], healer, name)]["vs_dense"][measure]
+                    low, high = (dense * test["low"], dense * test["high"]) if measure == "ppl" else \
+                        (dense + test["low"], dense + test["high"])
+                    points.append((k, cell[measure], method.removed[k], (cell[measure] - low, high - cell[measure])))
+            ks, values, removed, spread = zip(*points)
+            line = ax.errorbar(ks, values, yerr=np.array(spread).T, marker="o", capsize=3,
+                               ls="-" if healer == NO_HEALER else "--", label=result.label(method, healer)).lines[0]
+            bad = [(k, v) for k, v, r, _ in points if r and result.collapsed(r, healer)]
             if bad:
                 ax.scatter(*zip(*bad), marker="x", s=90, color="red", zorder=5)
             if method.stopped_after is not None and healer == NO_HEALER:
-                ax.annotate(f"stopped after {method.stopped_after}", (ks[-1], accs[-1]), fontsize=7,
+                ax.annotate(f"stopped after {method.stopped_after}", (ks[-1], values[-1]), fontsize=7,
                             color=line.get_color(), textcoords="offset points", xytext=(4, -10))
         ax.axhline(dense, color="black", ls="--", lw=1, label="dense")
-        ax.axhline(bench["chance"], color="grey", ls=":", lw=1, label="chance")
+        if measure == "acc":
+            ax.axhline(bench["chance"], color="grey", ls=":", lw=1, label="chance")
+        else:
+            ax.set_yscale("log")
         ax.set_title(f"{name} ({bench['split']}, {bench['format']}, n={bench['n']})")
         ax.set_xlabel("blocks removed")
-        ax.set_ylabel("acc")
+        ax.set_ylabel(f"{dense_cell['metric']} (log scale, lower is better)" if measure == "ppl" else "acc")
         ax.set_xticks([0, *result.budgets])
     if result.guard_items:
         axes[0][-1].scatter([], [], marker="x", color="red", label="collapsed (guard)")
-    axes[0][-1].legend(fontsize=8, loc="lower left")
-    fig.suptitle(f"{result.model['source']}: accuracy against blocks removed")
+    axes[0][-1].legend(fontsize=8, loc="best")
+    fig.suptitle(f"{result.model['source']}: against blocks removed (bars: 95% paired interval vs dense)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

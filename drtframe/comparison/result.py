@@ -2,7 +2,9 @@
 decision profile. The CLI only renders it; `results.json` and `results.csv` are written from it.
 
 Retention is a cell's acc over the dense model's acc on the same benchmark (acc, not acc_norm;
-per benchmark, a ratio of accuracies); a method's mean retention is the mean of those ratios.
+per benchmark, a ratio of accuracies); a method's mean retention is the mean of those ratios. A
+perplexity cell's `ppl_ratio` is its perplexity over the dense model's. What the differences are
+worth (paired intervals, McNemar, the best method per K, answers flipped) is `evidence`.
 """
 
 from __future__ import annotations
@@ -11,13 +13,20 @@ import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
+from .evidence import Key, cell_evidence
 from .grid import GUARD
 from .request import NO_HEALER, CompareRequest, Variant
 from .sequences import MethodOutcome
 
 CSV_COLUMNS = ("model", "method", "k", "healer", "removed_layers", "benchmark", "split", "n", "acc", "acc_stderr",
-               "acc_norm", "acc_norm_stderr", "retention", "guard_verdict", "transition_layer", "error")
+               "acc_norm", "acc_norm_stderr", "retention", "ppl_metric", "ppl", "ppl_ratio", "flips",
+               "correct_to_wrong", "wrong_to_correct", "kl", "measure", "vs_dense", "vs_dense_low", "vs_dense_high",
+               "vs_dense_p", "best", "vs_best", "vs_best_low", "vs_best_high", "vs_best_p", "separable_from_best",
+               "guard_verdict", "transition_layer", "error")
+# acc cells: vs_* is the accuracy difference (cell - other) and *_p McNemar's exact p-value; perplexity
+# cells: vs_* is the perplexity ratio (cell / other), no p-value. Intervals: 95%, paired bootstrap.
 
 
 @dataclass(frozen=True)
@@ -60,9 +69,22 @@ class CompareResult:
         removed = method.removed[k]
         return None if removed is None else self.failures.get((removed, healer, benchmark))
 
-    def retention(self, cell: dict, benchmark: str) -> float:
+    def retention(self, cell: dict, benchmark: str) -> float | None:
+        """acc over the dense acc (None: the benchmark has no acc)."""
+        if "acc" not in cell:
+            return None
         dense = self.dense(benchmark)["acc"]
         return cell["acc"] / dense if dense else float("nan")
+
+    def ppl_ratio(self, cell: dict, benchmark: str) -> float | None:
+        """Perplexity over the dense perplexity (None: not a perplexity benchmark)."""
+        return cell["ppl"] / self.dense(benchmark)["ppl"] if "ppl" in cell else None
+
+    @cached_property
+    def evidence(self) -> dict[Key, dict]:
+        """Per pruned cell, by (removed set, healer, benchmark): its paired tests and agreement
+        (drtframe.comparison.evidence)."""
+        return cell_evidence(self)
 
     def collapsed(self, removed: Variant, healer: str = NO_HEALER) -> bool:
         profile = self.profiles.get((removed, healer))
@@ -94,9 +116,12 @@ class CompareResult:
                 else:
                     profile = self.profiles.get((removed, healer)) or {}
                     guard_error = self.failures.get((removed, healer, GUARD))
-                    row.update(removed_layers=" ".join(map(str, removed)), n=cell["n"], acc=cell["acc"],
-                               acc_stderr=cell["acc_stderr"], acc_norm=cell["acc_norm"],
-                               acc_norm_stderr=cell["acc_norm_stderr"], retention=self.retention(cell, bench["name"]),
+                    row.update({column: _blank_none(cell.get(column)) for column in
+                                ("n", "acc", "acc_stderr", "acc_norm", "acc_norm_stderr", "ppl")})
+                    row.update(removed_layers=" ".join(map(str, removed)), ppl_metric=cell.get("metric", ""),
+                               retention=_blank_none(self.retention(cell, bench["name"])),
+                               ppl_ratio=_blank_none(self.ppl_ratio(cell, bench["name"])),
+                               **_evidence_columns(self.evidence.get((removed, healer, bench["name"])), cell),
                                guard_verdict=profile.get("verdict", "error" if guard_error else ""),
                                transition_layer=_blank_none(profile.get("transition_original_layer")),
                                error=f"guard: {guard_error}" if guard_error else "")
@@ -125,7 +150,8 @@ class CompareResult:
             "dense_profile": self.profiles.get(((), NO_HEALER)),
             "variants": [{"removed": list(v), "healer": h, "profile": p} for (v, h), p in self.profiles.items() if v],
             "cells": [{"removed": list(v), "healer": h, "benchmark": b, "chosen_by": self._chosen_by(v),
-                       "retention": self.retention(c, b), "guard": self._guard(v, h), **c}
+                       "retention": self.retention(c, b), "ppl_ratio": self.ppl_ratio(c, b), "guard": self._guard(v, h),
+                       "evidence": self.evidence.get((v, h, b)), **c}
                       for (v, h, b), c in self.cells.items()],
             "failures": [{"removed": list(v), "healer": h, "what": label, "error": e}
                          for (v, h, label), e in self.failures.items()],
@@ -144,6 +170,20 @@ class CompareResult:
         if not removed:
             return ["dense"]
         return [f"{m.method}@k={k}" for m in self.methods for k in self.budgets if m.removed[k] == removed]
+
+
+def _evidence_columns(evidence: dict | None, cell: dict) -> dict:
+    """The CSV's evidence columns of one pruned cell (the dense model's stay blank)."""
+    if evidence is None:
+        return {}
+    measure = "ppl" if "ppl" in cell else "acc"
+    columns = {"measure": measure, "best": evidence["best"], "separable_from_best": evidence["separable_from_best"],
+               **evidence.get("agreement", {})}
+    for name, test in (("vs_dense", evidence["vs_dense"].get(measure)), ("vs_best", evidence["vs_best"])):
+        if test is not None:
+            columns.update({name: test["diff"], f"{name}_low": test["low"], f"{name}_high": test["high"],
+                            f"{name}_p": _blank_none(test["p"])})
+    return columns
 
 
 def _blank_none(value):

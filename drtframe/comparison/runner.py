@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import DrtframeError
 from ..execution import Executor, Failure, LocalExecutor
 from ..models.loading import locate
-from ..plugin_system.manager import Registry, load_registry
+from ..plugin_system.manager import Registry, code_identity, load_registry
 from ..pruning.runner import guard_verdict
 from .cells import BenchmarkItems
 from .grid import GUARD, Grid
@@ -160,7 +160,7 @@ def _score(grid: Grid, executor: Executor, store: Store, base_key: dict, variant
     computed by the workers; and the error of each that failed."""
     r = grid.request
     labels = grid.labels
-    healed = {name: {"healer": name, "options": healer.options.model_dump(),
+    healed = {name: {"healer": name, "options": healer.options.model_dump(), "code": code_identity(type(healer)),
                      "calibration": calibration_identity(r.calibration), "batch_size": r.batch_size}
               for name, healer in grid.healers.items()}
 
@@ -214,8 +214,9 @@ def _chunks(variants: list[Variant], parts: int) -> list[tuple[Variant, ...]]:
 
 
 def _bench_info(bench: BenchmarkItems) -> dict:
+    """What tables, plots and paired tests need of a benchmark: gold answers in item order included."""
     return {"name": bench.name, "split": bench.split, "format": bench.format, "n": len(bench.items),
-            "chance": bench.chance, "items_key": bench.identity()["items"]}
+            "chance": bench.chance, "items_key": bench.identity()["items"], "gold": [i.gold for i in bench.items]}
 
 
 def _version() -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import ScheduleStopped
 from ..models.handle import ModelHandle
+from ..plugin_system.manager import code_identity
 from ..probing.tuned_lens import settings_key
 from ..scoring.calibration import WIKITEXT2, WIKITEXT2_SAMPLE, CalibrationSpec
 from ..scoring.calibration_items import scorer_items
@@ -75,10 +76,12 @@ def plan_entry(method: Method, handle: ModelHandle, k: int, calibration: Calibra
 def plan_keys(method: Method, budgets: tuple[int, ...], calibration: CalibrationSpec, batch_size: int,
               base_key: dict) -> dict[int, str]:
     """The plans a method needs, by the budget each is planned for, and their store keys: one for a
-    prefix-consistent schedule (planned for the largest budget), else one per budget."""
+    prefix-consistent schedule (planned for the largest budget), else one per budget. The scorer's and
+    schedule's code is in the key (`code_identity`), so editing a plugin re-plans the methods it defines."""
     calibrated = method.scorer.needs_calibration
     key = {**base_key, "kind": "sequence", "method": method.name, "options": method.scorer.options.model_dump(),
            "schedule_options": method.schedule.options.model_dump(),
+           "scorer_code": code_identity(type(method.scorer)), "schedule_code": code_identity(type(method.schedule)),
            "calibration": calibration_identity(method.calibration(calibration)) if calibrated else None,
            "batch_size": batch_size if calibrated else None, "calibration_items": scorer_items(method.scorer),
            **({"lens": settings_key()} if method.reads_tuned_lens else {})}

@@ -7,14 +7,21 @@ show what broke. Registration is all or nothing per plugin: a plugin whose hook 
 registers a name another plugin already holds (the built-in or the first registrant keeps it),
 leaves nothing of itself registered. Set DRTFRAME_BLOCK_PLUGINS=name1,name2 to skip entry points
 by name.
+
+`code_identity(cls)` is what a cached result computed by a plugin class depends on beyond its name
+and options: the registry records which distribution provides each class it registers.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import os
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
+from weakref import WeakKeyDictionary
 
 import pluggy
 
@@ -27,6 +34,10 @@ from .suggest import did_you_mean, unknown_name
 ENTRY_POINT_GROUP = "drtframe"
 BLOCK_ENV = "DRTFRAME_BLOCK_PLUGINS"
 BUILTIN_DISTRIBUTION = "drtframe"
+
+# Filled by every Registry: cached keys are made where only the class is at hand, not its entry.
+_providers: WeakKeyDictionary[type, tuple[str, str]] = WeakKeyDictionary()  # class -> (distribution, version)
+_source_digests: WeakKeyDictionary[type, str] = WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -184,6 +195,9 @@ class Registry:
                 f"with {BLOCK_ENV}, or uninstall one")))
             return
         self._entries.update(pending)
+        for entry in pending.values():  # a manual registration ('-') does not hide a known distribution
+            if isinstance(entry.obj, type) and (distribution != "-" or entry.obj not in _providers):
+                _providers[entry.obj] = (distribution, version)
 
     def entries(self, kind: str | None = None) -> list[Entry]:
         return sorted((e for e in self._entries.values() if kind in (None, e.kind)), key=lambda e: (e.kind, e.name))
@@ -205,6 +219,26 @@ class Registry:
     def get(self, kind: str, name: str) -> object:
         """The object registered as `name` (see `entry`)."""
         return self.entry(kind, name).obj
+
+
+def code_identity(cls: type) -> dict:
+    """What a cached result of plugin class `cls` depends on beyond its name and options, so that an
+    edited plugin is not served what its old code computed: the distribution and version a registry
+    recorded as providing it ('-' if none did), and the SHA-256 of its module's source file.
+
+    The digest is taken once per class object: a process runs the code it imported, so a file edited
+    after the import must not relabel what the old code still computes. A class with no readable
+    source file (typed at the prompt, compiled) is named instead: stable, but blind to its edits.
+    """
+    if cls not in _source_digests:
+        try:
+            path = inspect.getsourcefile(cls)
+            source = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+        except (TypeError, OSError):
+            source = None
+        _source_digests[cls] = source or f"no source file: {cls.__module__}.{cls.__qualname__}"
+    distribution, version = _providers.get(cls, ("-", "-"))
+    return {"distribution": distribution, "version": version, "source": _source_digests[cls]}
 
 
 def load_registry() -> Registry:

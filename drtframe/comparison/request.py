@@ -16,15 +16,17 @@ from ..models.loading import ModelSpec
 from ..scoring.calibration import WIKITEXT2_SAMPLE, CalibrationSpec
 from ..scoring.calibration_items import SAMPLE_DIR, ItemWindow
 
-DEFAULT_METHODS = ("block_influence", "angular_distance", "perplexity", "reverse_order", "decision_guided")
+# The similarity and perplexity baselines, a naive order the guard should catch, the paper's
+# decision_guided and the decision-aware method docs/decision.md recommends.
+DEFAULT_METHODS = ("block_influence", "angular_distance", "perplexity", "reverse_order", "decision_guided", "decision")
 DEFAULT_BUDGETS = (4, 8)
 DEFAULT_BENCHMARKS = ("arc_easy", "piqa")
 DEFAULT_LIMIT = 100
-# Sized when the default grid took about 8 minutes on two CPU cores, model fetch included (under 2
-# minutes since, docs/compare.md): SLEB re-scores every block after each removal (8 x 128 tokens took
-# 6 min for K=8 then), and a lens profile costs about 2.5 evaluations of its items. The guard keeps the
-# prune guard's 100 items: on 50, variants that kept all their accuracy were flagged collapsed. Pass
-# more for real studies (docs/compare.md).
+# Sized so that the default grid runs in minutes on a laptop's CPU (docs/compare.md has the measured
+# time): SLEB re-scores every block after each removal, so its cost grows with K x blocks x calibration
+# tokens, and a lens profile costs about 2.5 evaluations of its items. The guard keeps the prune
+# guard's 100 items: on 50, variants that kept all their accuracy were flagged collapsed. Pass more
+# for real studies (docs/compare.md).
 DEFAULT_CALIBRATION = CalibrationSpec(WIKITEXT2_SAMPLE, 8, 32)
 DEFAULT_GUARD_ITEMS = 100
 SAMPLE_EVAL_DIR = SAMPLE_DIR / "eval"

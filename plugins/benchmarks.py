@@ -1,14 +1,17 @@
-"""The standard MC benchmarks, each matching the lm-evaluation-harness 0.4.x task of the same name.
+"""The standard benchmarks, each matching the lm-evaluation-harness 0.4.x task of the same name.
 
 Dataset, split, prompt, choices and target follow lm-eval's task YAML (lm_eval/tasks/<task>/...);
-`question_template` is drtframe's addition, used only for the non-native format.
+`question_template` is drtframe's addition, used only for the non-native format. The perplexity
+benchmarks follow lm-eval's wikitext and lambada_openai tasks, and wikitext2_ppl the layer-pruning
+papers' WikiText-2 protocol (docs/perplexity.md).
 """
 
 from __future__ import annotations
 
 import re
 
-from drtframe import Benchmark, TemplateBenchmark, hookimpl
+from drtframe import (Benchmark, ChunkedBenchmark, ContinuationBenchmark, RollingBenchmark, TemplateBenchmark,
+                      hookimpl)
 
 
 class ArcEasy(TemplateBenchmark):
@@ -182,8 +185,57 @@ class MMLU(Benchmark):
         return members
 
 
+# lm-eval's `wikitext_detokenizer` (tasks/wikitext/preprocess_wikitext.py) as its steps, in its order:
+# WikiText's spaced tokens (" @-@ ", " , ", "( x )", "= = Section = =") back to plain text
+_WIKITEXT_STEPS = (
+    ("s '", "s'"), (re.compile(r"/' [0-9]/"), r"/'[0-9]/"),
+    (" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."),
+    (" : ", ": "), (" ; ", "; "), (" . ", ". "), (" ! ", "! "), (" ? ", "? "), (" , ", ", "),
+    (re.compile(r"\(\s*([^\)]*?)\s*\)"), r"(\1)"), (re.compile(r"\[\s*([^\]]*?)\s*\]"), r"[\1]"),
+    (re.compile(r"{\s*([^}]*?)\s*}"), r"{\1}"), (re.compile(r"\"\s*([^\"]*?)\s*\""), r'"\1"'),
+    (re.compile(r"'\s*([^']*?)\s*'"), r"'\1'"),
+    ("= = = =", "===="), ("= = =", "==="), ("= =", "=="), (" \N{DEGREE SIGN} ", "\N{DEGREE SIGN}"),
+    (" \n", "\n"), ("\n ", "\n"), (" N ", " 1 "), (" 's", "'s"),
+)
+
+
+def _detokenize_wikitext(text: str) -> str:
+    for old, new in _WIKITEXT_STEPS:
+        text = old.sub(new, text) if isinstance(old, re.Pattern) else text.replace(old, new)
+    return text
+
+
+class WikiText(RollingBenchmark):
+    """WikiText-2 document perplexity, test split (lm-eval task wikitext, tasks/wikitext)."""
+
+    name = "wikitext"
+    dataset_path, dataset_name, split = "EleutherAI/wikitext_document_level", "wikitext-2-raw-v1", "test"
+
+    def doc_to_target(self, doc):
+        return _detokenize_wikitext(doc["page"])
+
+    def counted_text(self, doc):
+        return doc["page"]  # lm-eval counts words and bytes before detokenizing
+
+
+class WikiText2Perplexity(ChunkedBenchmark):
+    """WikiText-2 token perplexity in chunks of --seq-len tokens, test split (SLEB/SparseGPT protocol)."""
+
+    name = "wikitext2_ppl"
+    dataset_path, dataset_name, split = "Salesforce/wikitext", "wikitext-2-raw-v1", "test"
+
+
+class LambadaOpenAI(ContinuationBenchmark):
+    """LAMBADA (OpenAI's version): the last word of each passage, test split (lm-eval task lambada_openai)."""
+
+    name = "lambada_openai"
+    dataset_path, dataset_name, split = "EleutherAI/lambada_openai", "default", "test"
+    text_template = "{{text.split(' ')[:-1]|join(' ')}}"
+    target_template = "{{' '+text.split(' ')[-1]}}"
+
+
 @hookimpl
 def drtframe_register_benchmarks(register):
     for cls in (ArcEasy, ArcChallenge, Piqa, OpenBookQA, SciQ, BoolQ, HellaSwag, Winogrande, MMLU,
-                *SUBJECT_BENCHMARKS):
+                *SUBJECT_BENCHMARKS, WikiText, WikiText2Perplexity, LambadaOpenAI):
         register(cls)

@@ -175,10 +175,25 @@ def final_layer(out, blocks, reads: Reads) -> torch.Tensor:
     as lm-eval takes it (`row_log_softmax_at`): against float64 it reads each token about 1e-5 high
     on CPU, and lm-eval's numbers carry that. A more exact logsumexp (`row_logsumexp`, within 2e-6 of
     float64) moved 300 PIQA items' log-likelihoods up to 1.2e-3 away from lm-eval's instead of 9.2e-5."""
+    return _final_reads(out, reads, greedy=False)
+
+
+def final_layer_greedy(out, blocks, reads: Reads) -> torch.Tensor:
+    """`final_layer` and lm-eval's `is_greedy` (1.0 where every continuation token is its position's
+    argmax, else 0.0): (N, 2). LAMBADA's accuracy is the second column."""
+    return _final_reads(out, reads, greedy=True)
+
+
+def _final_reads(out, reads: Reads, greedy: bool) -> torch.Tensor:
     _, inverse, real = reads.distinct
     values = torch.zeros(reads.mask.shape, dtype=torch.float32, device=out.logits.device)
-    values[real] = row_log_softmax_at(out.logits, inverse, reads.targets[real])
-    return values.sum(-1).unsqueeze(1)
+    hit = torch.empty_like(inverse, dtype=torch.bool) if greedy else None
+    values[real] = row_log_softmax_at(out.logits, inverse, reads.targets[real], greedy=hit)
+    if hit is None:
+        return values.sum(-1).unsqueeze(1)
+    hits = torch.ones_like(real)
+    hits[real] = hit
+    return torch.stack([values.sum(-1), hits.all(-1).float()], dim=1)
 
 
 def read_nothing(out, blocks, reads: Reads) -> torch.Tensor:
@@ -281,9 +296,13 @@ def _stacked_rows(rows: torch.Tensor, copies: int, per_copy: int) -> torch.Tenso
 
 def forward_batches(handle: ModelHandle, items: Sequence[MCItem], budget: int) -> list[list[Unit]]:
     """The rows `items` need on `handle`, cut into batches (`batches`)."""
+    return unit_batches(handle, units_for(handle, items), budget)
+
+
+def unit_batches(handle: ModelHandle, units: list[Unit], budget: int) -> list[list[Unit]]:
+    """`units` (longest first) cut into batches for `handle`'s attention window and vocabulary."""
     vocabulary = handle.model.get_output_embeddings().weight.shape[0]
-    return batches(units_for(handle, items), budget, window=attention_window(handle.model),
-                   max_reads=max(1, LOGITS // vocabulary))
+    return batches(units, budget, window=attention_window(handle.model), max_reads=max(1, LOGITS // vocabulary))
 
 
 def _collect(handle: ModelHandle, items: Sequence[MCItem], budget: int, progress: Callable[[int], None] | None,

@@ -51,7 +51,8 @@ def test_bad_specs_are_refused_before_any_model_loads(spec, message):
         spec.check()
 
 
-def test_wikitext2_reads_the_hub_test_split_and_joins_its_non_blank_rows(monkeypatch):
+def test_wikitext2_reads_the_hub_train_split_and_joins_its_non_blank_rows(monkeypatch):
+    """SLEB calibrates on the train split; the test split is what wikitext2_ppl evaluates."""
     import datasets
 
     calls = []
@@ -62,7 +63,7 @@ def test_wikitext2_reads_the_hub_test_split_and_joins_its_non_blank_rows(monkeyp
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     assert load_text("wikitext2") == " = Title = \n w0 w1 w2 \n w3 \n"
-    assert calls == [(("Salesforce/wikitext", "wikitext-2-raw-v1"), {"split": "test"})]
+    assert calls == [(("Salesforce/wikitext", "wikitext-2-raw-v1"), {"split": "train"})]
 
 
 def test_an_unreachable_hub_points_to_a_local_file(monkeypatch):
@@ -76,9 +77,29 @@ def test_an_unreachable_hub_points_to_a_local_file(monkeypatch):
         load_text("wikitext2")
 
 
-def test_the_packaged_wikitext_sample_is_the_start_of_wikitext2():
+def test_the_packaged_wikitext_sample_is_the_start_of_the_test_text():
     spec = CalibrationSpec("wikitext2-sample")
     spec.check()
     text = load_text("wikitext2-sample")
     assert text.startswith(" = Robert Boulter = \n") and 120_000 < len(text.encode()) <= 128 * 1024
     assert "\n\n" not in text  # blank rows dropped, as the hub rows are joined
+
+
+def test_the_packaged_calibration_text_shares_no_line_and_no_document_with_the_perplexity_slices():
+    """Calibration must not see the text the packaged perplexity benchmarks evaluate. Section headings
+    repeat across articles (" = = Background = = " is in both), so the check is on every other line."""
+    import json
+
+    from drtframe.scoring.calibration import SAMPLE_TEXT
+
+    samples = SAMPLE_TEXT.parent / "eval"
+    calibration = {line for line in load_text("wikitext2-sample").splitlines() if line.strip()}
+    pages = [json.loads(line)["page"] for line in
+             (samples / "EleutherAI/wikitext_document_level/wikitext-2-raw-v1/test.jsonl").open(encoding="utf-8")]
+    rows = [json.loads(line)["text"] for line in
+            (samples / "Salesforce/wikitext/wikitext-2-raw-v1/test.jsonl").open(encoding="utf-8")]
+    evaluated = {line for text in pages + rows for line in text.splitlines() if line.strip()}
+    assert len(pages) == 8 and len(rows) == 327 and len(evaluated) > 300
+    assert {line for line in calibration & evaluated if not line.startswith(" = = ")} == set()
+    titles = {page.splitlines()[0] for page in pages}
+    assert len(titles) == 8 and not titles & calibration  # no document begins inside the calibration text

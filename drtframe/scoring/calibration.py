@@ -3,10 +3,11 @@
 The rule: the text is tokenised once, without special tokens, and cut into consecutive,
 non-overlapping chunks of `seq_len` tokens from its start; the first `n_samples` chunks are the
 calibration set (a clear error when the text is too short). What the user leaves open comes from the
-scorer (`Scorer.calibration_size`: SLEB's re-scoring is costly per token), else 64 x 256. Sources are `wikitext2` (the test split
-of the hub's `wikitext-2-raw-v1`, its non-blank rows joined), `wikitext2-sample` (the first 128 KiB
-of that same text, shipped in drtframe/samples, CC BY-SA 3.0: the same chunks as `wikitext2` as
-long as they fit, which the default 64 x 256 tokens do, and no hub needed) or the path of any text file.
+scorer (`Scorer.calibration_size`: SLEB's re-scoring is costly per token), else 64 x 256. Sources are `wikitext2` (the
+train split of the hub's `wikitext-2-raw-v1`, its non-blank rows joined, as SLEB calibrates: the
+test split is what the wikitext2_ppl benchmark evaluates), `wikitext2-sample` (the first 128 KiB of
+the test split's text, shipped in drtframe/samples, CC BY-SA 3.0, for machines without the hub; the
+packaged perplexity slices are cut from later test text) or the path of any text file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import DrtframeError
+from ..evaluation.chunked import joined_text
 
 if TYPE_CHECKING:
     import torch
@@ -62,12 +64,12 @@ def load_text(source: str) -> str:
     import datasets
 
     try:
-        rows = datasets.load_dataset(*HUB_DATASET, split="test")["text"]
+        rows = datasets.load_dataset(*HUB_DATASET, split="train")["text"]
     except Exception as exc:  # the hub fails in many ways (offline, moved, rate-limited)
         reason = " ".join(str(exc).split())[:200]
         raise DrtframeError(f"could not load {'/'.join(HUB_DATASET)} from the hub ({reason}); "
                             f"give a text file with --calibration FILE") from None
-    return "".join(row for row in rows if row.strip())
+    return joined_text(rows)
 
 
 def chunk_tokens(tokenizer, text: str, n_samples: int, seq_len: int) -> torch.Tensor:

@@ -205,9 +205,9 @@ def test_kill_9_mid_grid_loses_only_unfinished_cells(tiny_llama_dir, tmp_path):
     (("-k", "2,5"), "--remove 5 leaves no blocks: the model has 5"),
     (("-k", "2,1"), "--remove must be increasing"),
     (("-k", ","), "--remove names no budget"),
-    (("--split", "test"), "packaged rows are of the validation split"),
+    (("--split", "test"), "packaged arc_easy rows are of the validation split"),
     (("--data-dir", "TESTDATA", "--split", "test"), "ARC-Easy/test.jsonl"),
-    (("-o", "random:seed=3"), "in neither --methods"),
+    (("-o", "random:seed=3"), "in none of --methods"),
 ])
 def test_bad_input_gets_one_line_and_exit_2_and_writes_nothing(args, message, tiny_llama_dir, tmp_path):
     from conftest import TEST_DATA

@@ -29,11 +29,13 @@ from .options import model_options, parse_int_list, readout_option
 @click.option("--limit", default=str(DEFAULT_LIMIT), show_default=True, metavar="N|all",
               help="Evaluate the first N items of each benchmark (per subject for mmlu), or all of them.")
 @click.option("--data-dir", default=SAMPLE, show_default=True, metavar="sample|hub|DIR",
-              help="Benchmark rows: 'sample' (ARC-Easy and PIQA validation rows 0-199 shipped with drtframe), "
+              help="Benchmark rows: 'sample' (shipped with drtframe: ARC-Easy and PIQA validation rows 0-199, and "
+                   "test-split slices of wikitext, wikitext2_ppl and lambada_openai), "
                    "'hub' (through datasets), or a local tree <DIR>/<hub path>/<config or default>/<split>.jsonl.")
 @calibration_options(default=DEFAULT_CALIBRATION)
 @click.option("--option", "-o", "options", multiple=True, metavar="METHOD:KEY=VALUE",
-              help="A method's or healer's option, e.g. -o random:seed=3 (repeatable).")
+              help="A method's, healer's or benchmark's option, e.g. -o random:seed=3 or "
+                   "-o wikitext2_ppl:seq_len=1024 (repeatable).")
 @click.option("--heal", default=NO_HEALER, show_default=True, metavar="none,HEALER,...",
               help="Evaluate each pruned model as it is ('none') and/or healed (e.g. none,linear_ls), side by side.")
 @click.option("--guard/--no-guard", default=True, show_default=True,

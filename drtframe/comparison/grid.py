@@ -15,7 +15,7 @@ from ..healing.healer import Healer
 from ..plugin_system.manager import Registry
 from ..probing.tuned_lens import settings_key
 from ..scoring.methods import Method, resolve_method
-from .cells import BenchmarkItems, load_benchmark
+from .cells import BenchmarkItems, TextBenchmarkItems, load_benchmark
 from .request import NO_HEALER, CompareRequest
 from .store import content_key
 
@@ -29,7 +29,7 @@ class Grid:
     request: CompareRequest
     methods: dict[str, Method]
     healers: dict[str, Healer]
-    benches: tuple[BenchmarkItems, ...]
+    benches: tuple[BenchmarkItems | TextBenchmarkItems, ...]
     guard: tuple[list[MCItem], dict] | None  # the items and the record of where they came from
 
     @classmethod
@@ -45,8 +45,8 @@ class Grid:
         request.check_data()
         if healers or any(m.scorer.needs_calibration for m in methods.values()):
             request.calibration.check()
-        benches = tuple(load_benchmark(registry, name, request.eval_split, request.format, request.limit,
-                                       request.local_data) for name in request.benchmarks)
+        benches = tuple(load_benchmark(registry, name, request.split_for(name), request.format, request.limit,
+                                       request.local_data, request.options.get(name)) for name in request.benchmarks)
         guard = request.guard.load(registry) if request.guard else None
         return cls(request, methods, healers, benches, guard)
 
@@ -56,9 +56,10 @@ class Grid:
         return ((GUARD,) if self.guard else ()) + tuple(b.name for b in self.benches)
 
     def items(self, label: str) -> list[MCItem]:
+        """The multiple-choice items of `label` (a perplexity benchmark's items come with the model)."""
         return self.guard[0] if label == GUARD else self.bench(label).items
 
-    def bench(self, label: str) -> BenchmarkItems:
+    def bench(self, label: str) -> BenchmarkItems | TextBenchmarkItems:
         return next(b for b in self.benches if b.name == label)
 
     def identity(self, label: str) -> dict:

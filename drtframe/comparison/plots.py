@@ -39,7 +39,9 @@ def plot_accuracy(result: CompareResult, path: Path) -> None:
                     test = result.evidence[(method.removed[k], healer, name)]["vs_dense"][measure]
                     low, high = (dense * test["low"], dense * test["high"]) if measure == "ppl" else \
                         (dense + test["low"], dense + test["high"])
-                    points.append((k, cell[measure], method.removed[k], (cell[measure] - low, high - cell[measure])))
+                    # a percentile interval may miss its own point (skewed resamples): no bar on that side
+                    points.append((k, cell[measure], method.removed[k],
+                                   (max(0.0, cell[measure] - low), max(0.0, high - cell[measure]))))
             ks, values, removed, spread = zip(*points)
             line = ax.errorbar(ks, values, yerr=np.array(spread).T, marker="o", capsize=3,
                                ls="-" if healer == NO_HEALER else "--", label=result.label(method, healer)).lines[0]

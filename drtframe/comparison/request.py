@@ -32,6 +32,9 @@ DEFAULT_GUARD_ITEMS = 100
 SAMPLE_EVAL_DIR = SAMPLE_DIR / "eval"
 SAMPLE_EVAL_ROWS = {"arc_easy": 200, "piqa": 200}  # validation rows 0..N-1 shipped in SAMPLE_EVAL_DIR
 SAMPLE_SPLIT = "validation"
+# Perplexity benchmarks whose test-split slice SAMPLE_EVAL_DIR ships (drtframe/samples/README.md):
+# --limit counts their documents, chunks or passages, up to what the slice holds.
+SAMPLE_TEXT_SPLITS = {"wikitext": "test", "wikitext2_ppl": "test", "lambada_openai": "test"}
 SAMPLE = "sample"  # --data-dir value: the packaged evaluation rows
 NO_HEALER = "none"  # --heal value: the pruned model as it is
 Variant = tuple[int, ...]  # original indices of the removed blocks; () is the dense model
@@ -77,7 +80,12 @@ class CompareRequest:
 
     @property
     def eval_split(self) -> str | None:
+        """The split of the multiple-choice benchmarks (None: each one's own)."""
         return self.split or (SAMPLE_SPLIT if self.data_dir == SAMPLE else None)
+
+    def split_for(self, benchmark: str) -> str | None:
+        """The split `benchmark` is evaluated on (None: its own; the packaged perplexity slices are of test)."""
+        return None if self.split is None and benchmark in SAMPLE_TEXT_SPLITS else self.eval_split
 
     def check(self) -> None:
         """Refuse a malformed grid with one line (the model and data are checked when loaded)."""
@@ -98,21 +106,24 @@ class CompareRequest:
             raise DrtframeError("--batch-size must be at least 1")
         if not self.heal or len(set(self.heal)) != len(self.heal):
             raise DrtframeError("--heal must name 'none' and/or healers, each once")
-        unused = set(self.options) - set(self.methods) - set(self.heal)
+        unused = set(self.options) - set(self.methods) - set(self.heal) - set(self.benchmarks)
         if unused:
-            raise DrtframeError(f"-o names {sorted(unused)[0]!r}, which is in neither --methods "
-                                f"({', '.join(self.methods)}) nor --heal")
+            raise DrtframeError(f"-o names {sorted(unused)[0]!r}, which is in none of --methods "
+                                f"({', '.join(self.methods)}), --heal and --benchmarks")
 
     def check_data(self) -> None:
         """Refuse data the packaged rows cannot give, or a --data-dir that is not a directory."""
         if self.data_dir == SAMPLE:
-            missing = [b for b in self.benchmarks if b not in SAMPLE_EVAL_ROWS]
+            missing = [b for b in self.benchmarks if b not in SAMPLE_EVAL_ROWS and b not in SAMPLE_TEXT_SPLITS]
             if missing:
-                raise DrtframeError(f"drtframe ships evaluation rows of {', '.join(SAMPLE_EVAL_ROWS)} only, not "
-                                    f"{missing[0]}; give --data-dir DIR (a local tree) or --data-dir hub")
-            if self.eval_split != SAMPLE_SPLIT:
-                raise DrtframeError(f"the packaged rows are of the {SAMPLE_SPLIT} split, not {self.split}")
-            too_many = [b for b in self.benchmarks if (self.limit or 0) > SAMPLE_EVAL_ROWS[b]]
+                raise DrtframeError(f"drtframe ships evaluation rows of {', '.join([*SAMPLE_EVAL_ROWS, *SAMPLE_TEXT_SPLITS])} "
+                                    f"only, not {missing[0]}; give --data-dir DIR (a local tree) or --data-dir hub")
+            mc = [b for b in self.benchmarks if b in SAMPLE_EVAL_ROWS]
+            wrong = [b for b in self.benchmarks if self.split and self.split != SAMPLE_TEXT_SPLITS.get(b, SAMPLE_SPLIT)]
+            if wrong:
+                raise DrtframeError(f"the packaged {wrong[0]} rows are of the "
+                                    f"{SAMPLE_TEXT_SPLITS.get(wrong[0], SAMPLE_SPLIT)} split, not {self.split}")
+            too_many = [b for b in mc if (self.limit or 0) > SAMPLE_EVAL_ROWS[b]]
             if too_many:
                 raise DrtframeError(f"the packaged {too_many[0]} rows are {SAMPLE_EVAL_ROWS[too_many[0]]}: "
                                     f"--limit must be at most that")

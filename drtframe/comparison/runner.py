@@ -18,7 +18,7 @@ from ..execution import Executor, Failure, LocalExecutor
 from ..models.loading import locate
 from ..plugin_system.manager import Registry, code_identity, load_registry
 from ..pruning.runner import guard_verdict
-from .cells import BenchmarkItems
+from .cells import BenchmarkItems, TextBenchmarkItems
 from .grid import GUARD, Grid
 from .outputs import write_outputs
 from .request import NO_HEALER, Variant
@@ -103,7 +103,7 @@ def compare(request, registry: Registry | None = None, progress: Callable[[GridP
     result = CompareResult(
         request, {"source": request.model.source, "fingerprint": model["fingerprint"],
                   "num_layers": model["num_layers"], "dtype": model["dtype"]},
-        tuple(outcomes), tuple(_bench_info(b) for b in grid.benches), cells, profiles,
+        tuple(outcomes), tuple(_bench_info(b, done) for b in grid.benches), cells, profiles,
         grid.guard[1] if grid.guard else None, tally.done - tally.cached, tally.cached, failures,
         where)
     tally.say("writing results")
@@ -213,10 +213,13 @@ def _chunks(variants: list[Variant], parts: int) -> list[tuple[Variant, ...]]:
     return [chunk for i in range(parts) if (chunk := tuple(variants[i::parts]))]
 
 
-def _bench_info(bench: BenchmarkItems) -> dict:
-    """What tables, plots and paired tests need of a benchmark: gold answers in item order included."""
-    return {"name": bench.name, "split": bench.split, "format": bench.format, "n": len(bench.items),
-            "chance": bench.chance, "items_key": bench.identity()["items"], "gold": [i.gold for i in bench.items]}
+def _bench_info(bench: BenchmarkItems | TextBenchmarkItems, cells: Done) -> dict:
+    """What tables, plots and paired tests need of a benchmark: gold answers in item order included (a
+    perplexity benchmark: its number of items, which its dense cell knows, and no chance level)."""
+    info = {"name": bench.name, "split": bench.split, "format": bench.format, "items_key": bench.identity()["items"]}
+    if isinstance(bench, TextBenchmarkItems):
+        return {**info, "n": cells[((), NO_HEALER, bench.name)]["n"], "chance": None}
+    return {**info, "n": len(bench.items), "chance": bench.chance, "gold": [i.gold for i in bench.items]}
 
 
 def _version() -> str:

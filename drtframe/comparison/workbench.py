@@ -14,11 +14,11 @@ from ..models.fingerprint import model_fingerprint
 from ..models.loading import load_model, resolve_device, resolve_dtype
 from ..plugin_system.manager import Registry, load_registry
 from ..probing.tuned_lens import tuned_lens_for
-from .cells import cell_from_scores, profile_from_scores
+from .cells import TextBenchmarkItems, cell_from_scores, profile_from_scores
 from .grid import GUARD, Grid
 from .request import CompareRequest, Variant
 from .sequences import plan_entry
-from .variants import variant_scores
+from .variants import text_variant_scores, variant_scores
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class Workbench:
         self.grid = grid or Grid.prepare(request, registry)
         self.handle = load_model(request.model, registry)
         self.request = request
+        self._text: dict[str, list] = {}
         if (request.readout == "tuned" and self.grid.guard) or any(m.reads_tuned_lens for m in self.grid.methods.values()):
             tuned_lens_for(self.handle)  # fitted on the dense model, before any block is removed
 
@@ -69,17 +70,32 @@ class Workbench:
                              request.batch_size, status)
         elif isinstance(task, ScoreTask):
             status(f"{task.label}: {len(task.variants)} variants")
-            for variant, scores in variant_scores(self.handle, self.grid.items(task.label), task.variants,
-                                                  task.label == GUARD, request.replay, readout=request.readout):
+            for variant, scores in self._scores(task.label, task.variants, request.replay):
                 yield variant, self._value(task.label, scores, variant)
         else:
             yield from self._healed(task, status)
+
+    def _scores(self, label: str, variants: tuple[Variant, ...], replay: bool) -> Iterator:
+        """(variant, scores) of `variants` on the item set `label`, replayed from the dense model's forwards."""
+        if label != GUARD and isinstance(bench := self.grid.bench(label), TextBenchmarkItems):
+            return text_variant_scores(self.handle, self._text_items(bench), variants, replay)
+        return variant_scores(self.handle, self.grid.items(label), variants, label == GUARD, replay,
+                              readout=self.request.readout)
+
+    def _text_items(self, bench: TextBenchmarkItems) -> list:
+        """A perplexity benchmark's items for the loaded model's tokenizer, cut once per process."""
+        if bench.name not in self._text:
+            self._text[bench.name] = bench.items_for(self.handle)
+        return self._text[bench.name]
 
     def _value(self, label: str, scores: list, variant: Variant) -> dict:
         if label == GUARD:
             kept = tuple(i for i in self.handle.kept if i not in variant)
             return profile_from_scores(scores, self.grid.items(GUARD), kept)
-        return cell_from_scores(self.grid.bench(label), scores)
+        bench = self.grid.bench(label)
+        if isinstance(bench, TextBenchmarkItems):
+            return bench.cell(self._text_items(bench), scores)
+        return cell_from_scores(bench, scores)
 
     def _healed(self, task: HealTask, status: Callable[[str], None]) -> Iterator[tuple[str, dict]]:
         """The healed variant run whole (a healer may change any kept block, so nothing is replayed); the
@@ -92,8 +108,7 @@ class Workbench:
                           self.request.batch_size)
             for label in task.labels:
                 status(f"{label}: healed variant {','.join(map(str, task.variant))}")
-                scores = dict(variant_scores(self.handle, self.grid.items(label), [task.variant], label == GUARD,
-                                             replay=False, readout=self.request.readout))[task.variant]
+                scores = dict(self._scores(label, (task.variant,), replay=False))[task.variant]
                 yield label, {**self._value(label, scores, task.variant), "healing": record}
         finally:
             model.load_state_dict(original)

@@ -1,4 +1,4 @@
-"""Evaluation results as JSON (per benchmark and per item) and as a rich table."""
+"""Evaluation results as JSON (per benchmark and per item) and as rich tables (MC, perplexity)."""
 
 from __future__ import annotations
 
@@ -49,4 +49,23 @@ def table(results: list[BenchmarkResult], title: str) -> Table:
             name = r.name if depth == 0 else f"  {r.name}"
             t.add_row(name, r.format, str(s.n), f"{s.acc:.4f}", f"{s.acc_stderr:.4f}",
                       f"{s.acc_norm:.4f}", f"{s.acc_norm_stderr:.4f}")
+    return t
+
+
+def text_table(results: list[tuple[str, str, dict]], title: str) -> Table:
+    """Perplexity results, each (benchmark, unit, `text_result`): its primary perplexity (lower is
+    better) and every other metric it reports."""
+    t = Table(title=title, caption="perplexity: lower is better")
+    for column, justify in (("benchmark", "left"), ("n", "right"), ("perplexity", "left"), ("value", "right"),
+                            ("other metrics", "left")):
+        t.add_column(column, justify=justify)
+    for name, unit, result in results:
+        size = f"{result['n']} {unit}{'s' if result['n'] != 1 else ''}"
+        if "seq_len" in result:
+            size += f" of {result['seq_len']} tokens"
+        metrics = result["metrics"]
+        others = ", ".join(f"{key} {value:.4f}" + (f" ± {metrics[key + '_stderr']:.4f}" if key + "_stderr" in metrics
+                                                   else "")
+                           for key, value in metrics.items() if key != result["metric"] and not key.endswith("_stderr"))
+        t.add_row(name, size, result["metric"], f"{result['ppl']:.4f}", others)
     return t

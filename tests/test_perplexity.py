@@ -182,6 +182,20 @@ def test_bad_chunk_lengths_are_refused_in_one_line(seq_len, message, registry, t
         load_text_items(tiny, resolve_benchmark(registry, "wikitext2_ppl").configured(seq_len), None, tmp_path)
 
 
+@pytest.mark.parametrize("name, row, message", [
+    ("wikitext", {"text": "w2"}, "missing field 'page'"),
+    ("wikitext", {"page": ""}, "the document is empty"),
+    ("wikitext2_ppl", {"page": "w2"}, "missing field 'text'"),
+    ("lambada_openai", {"page": "w2"}, "missing field 'text'"),
+])
+def test_a_malformed_row_is_named_by_file_and_line(name, row, message, registry, tiny, tmp_path):
+    path = tmp_path / PATHS[name]
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(DrtframeError, match=f"{path}:1: .*{message}"):
+        load_text_items(tiny, resolve_benchmark(registry, name).configured(8), None, tmp_path)
+
+
 def test_the_forwards_depend_on_the_items_and_config_not_on_the_blocks_kept(registry, tiny, text_dir):
     """compare replays a dense model's block inputs into pruned variants: both must run the same forwards."""
     items = load_text_items(tiny, resolve_benchmark(registry, "wikitext"), None, text_dir)

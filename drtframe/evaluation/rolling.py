@@ -57,8 +57,10 @@ class RollingBenchmark(TextBenchmark):
         for index, row in enumerate(rows[:limit]):
             try:
                 text, counted = self.doc_to_target(row.doc), self.counted_text(row.doc)
-            except (KeyError, TypeError, AttributeError) as exc:
-                raise DrtframeError(f"{row.where}: malformed row ({type(exc).__name__}: {exc})") from None
+            except KeyError as exc:
+                raise DrtframeError(f"{row.where}: malformed row, missing field {exc.args[0]!r}") from None
+            except (TypeError, AttributeError) as exc:
+                raise DrtframeError(f"{row.where}: malformed row ({exc})") from None
             tokens = tokenizer(text, add_special_tokens=False)["input_ids"]
             if not tokens:
                 raise DrtframeError(f"{row.where}: the document is empty")

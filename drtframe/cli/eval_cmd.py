@@ -31,8 +31,10 @@ from .options import model_options, output_file, parse_int_list
 @output_file("--output", "-O", help="Write results as JSON.")
 def command(model, benchmarks, fmt, limit, data_dir, split, remove_layers, heal, heal_options, calibration, batch_size,
             output) -> None:
-    """Score a model on multiple-choice benchmarks (acc, acc_norm, standard errors) and perplexity
-    benchmarks (wikitext, wikitext2_ppl, lambada_openai: their perplexities, lower is better)."""
+    """Score a model on multiple-choice and perplexity benchmarks.
+
+    Multiple-choice benchmarks report acc, acc_norm and their standard errors; perplexity benchmarks
+    (wikitext, wikitext2_ppl, lambada_openai) their own perplexities, lower is better."""
     from ..errors import DrtframeError
     from ..evaluation.report import table, text_table, to_json, write_json
     from ..evaluation.runner import evaluate, resolve_benchmark

@@ -30,7 +30,7 @@ from drtframe.scoring.calibration import CalibrationSpec
 from drtframe.scoring.calibration_items import ItemWindow
 from tiny_models import CONFIGS, tiny_model, tiny_tokenizer
 
-GRID = ("-k", "1,2", "--limit", "6", "--calibration", str(WIKITEXT_HEAD),
+GRID = ("-b", "arc_easy,piqa", "-k", "1,2", "--limit", "6", "--calibration", str(WIKITEXT_HEAD),
         "--n-samples", "2", "--seq-len", "16")
 METHODS = "block_influence,angular_distance,reverse_order"
 

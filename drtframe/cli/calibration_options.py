@@ -26,8 +26,9 @@ def calibration_options(func=None, *, default: CalibrationSpec = CalibrationSpec
 
     @click.option("--calibration", "source", default=default.source, show_default=True,
                   metavar="wikitext2|wikitext2-sample|FILE",
-                  help="Calibration text for scorers that read data: the hub's WikiText-2 test split, its first "
-                       "128 KiB shipped with drtframe (same chunks while they fit; no hub needed), or a text file. "
+                  help="Calibration text for scorers that read data: the hub's WikiText-2 train split (as SLEB "
+                       "calibrates), the first 128 KiB of its test split shipped with drtframe (no hub needed; "
+                       "disjoint from the packaged perplexity slices), or a text file. "
                        "It is tokenised once and cut into consecutive chunks from its start.")
     @click.option("--n-samples", type=int, default=default.n_samples, show_default=default.n_samples is not None,
                   help=_size_help("How many chunks (the first ones) to use.", DEFAULT_SIZE[0], default.n_samples))

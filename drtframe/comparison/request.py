@@ -1,8 +1,9 @@
 """What one `drtframe compare` run is asked to do, and the checks that refuse bad input before any work.
 
-The embedded default runs offline: SmolLM2-135M, five methods, three budgets, and the ARC-Easy and
-PIQA validation rows 0-199 that the package ships (drtframe/samples/eval, disjoint from the guard
-and decision-calibration sample, rows 470-569 of ARC-Easy validation).
+The embedded default runs offline: SmolLM2-135M, six methods, two budgets, the ARC-Easy and PIQA
+validation rows 0-199 that the package ships (drtframe/samples/eval, disjoint from the guard and
+decision-calibration sample, rows 470-569 of ARC-Easy validation), and LAMBADA's last-word
+perplexity and accuracy on the first 100 of the packaged test rows.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..scoring.calibration_items import SAMPLE_DIR, ItemWindow
 # decision_guided and the decision-aware method docs/decision.md recommends.
 DEFAULT_METHODS = ("block_influence", "angular_distance", "perplexity", "reverse_order", "decision_guided", "decision")
 DEFAULT_BUDGETS = (4, 8)
-DEFAULT_BENCHMARKS = ("arc_easy", "piqa")
+DEFAULT_BENCHMARKS = ("arc_easy", "piqa", "lambada_openai")
 DEFAULT_LIMIT = 100
 # Sized so that the default grid runs in minutes on a laptop's CPU (docs/compare.md has the measured
 # time): SLEB re-scores every block after each removal, so its cost grows with K x blocks x calibration

@@ -18,6 +18,13 @@ TEST_DATA = Path(__file__).parent / "data"
 WIKITEXT_HEAD = TEST_DATA / "text" / "wikitext-2-raw-test-head-160k.txt"
 
 
+@pytest.fixture(autouse=True)
+def bfloat16_ranking(monkeypatch):
+    """Scorers rank in a bfloat16 copy only where the device has native bfloat16 (`fast_bfloat16`); the
+    tests run that path on every CPU, so that it is tested on machines without it too."""
+    monkeypatch.setattr("drtframe.models.handle.fast_bfloat16", lambda device: True)
+
+
 @pytest.fixture
 def registry():
     from drtframe.plugin_system.manager import load_registry

@@ -134,6 +134,21 @@ def test_perplexity_is_the_nll_with_the_block_deleted(options, registry):
     assert chosen.scorer.score(ctx_for(handle_of(model, registry))) == pytest.approx(expected, rel=1e-5)
 
 
+def test_without_native_bfloat16_the_ranking_is_float32s(registry, monkeypatch):
+    """On a device that emulates bfloat16 (an AVX2-only CPU: several times slower than float32) no bfloat16
+    copy is made, and the default ranking is the float32 one, score for score."""
+    from drtframe.models import placement
+
+    assert placement.fast_bfloat16(torch.device("meta")) is False
+    monkeypatch.setattr("drtframe.models.handle.fast_bfloat16", lambda device: False)
+    handle = handle_of(tiny_model("llama"), registry)
+    assert handle.bfloat16_copy() is None
+    ranked = method(registry, "perplexity").scorer.score(ctx_for(handle))
+    assert ranked == method(registry, "perplexity", bfloat16=False).scorer.score(ctx_for(handle))
+    monkeypatch.setattr("drtframe.models.handle.fast_bfloat16", lambda device: True)
+    assert next(handle.bfloat16_copy().model.parameters()).dtype == torch.bfloat16
+
+
 @pytest.mark.parametrize("model_type", sorted(CONFIGS))
 def test_bfloat16_ranking_measures_the_leaders_in_float32(model_type, registry):
     """The default ranks in bfloat16, then re-measures in float32 every candidate near the best: the

@@ -12,7 +12,7 @@ import torch
 
 from ..errors import DrtframeError
 from .architecture import Architecture, decoder_layers, get_path, layers_removed, remove_layers, validate_removal
-from .placement import execution_device, offloaded_parameters
+from .placement import execution_device, fast_bfloat16, offloaded_parameters
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,9 @@ class ModelHandle:
     def bfloat16_copy(self) -> ModelHandle | None:
         """A bfloat16 copy of a float32 model in memory, for scorers that rank candidates at about twice
         the speed and re-check the leaders in float32 (`drtframe.scoring.scorer.rechecked`); None for any other
-        model (already reduced, or with weights a device map keeps off-device)."""
-        if self.offloaded or next(self.model.parameters()).dtype != torch.float32:
+        model (already reduced, or with weights a device map keeps off-device), and where the device has no
+        native bfloat16 arithmetic (`fast_bfloat16`), which would make the copy the slower of the two."""
+        if (self.offloaded or next(self.model.parameters()).dtype != torch.float32
+                or not fast_bfloat16(self.device)):
             return None
         return replace(self, model=copy.deepcopy(self.model).to(torch.bfloat16))

@@ -21,6 +21,20 @@ DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")  # accelerate
 _MEMORY_EXAMPLE = "cpu=2GiB,cuda:0=70GiB"
 
 
+def fast_bfloat16(device: torch.device) -> bool:
+    """Whether `device` multiplies bfloat16 natively: a CUDA GPU that supports it, or a CPU with AVX512-BF16
+    or AMX. A CPU without them (AVX2 only) emulates bfloat16, several times slower than float32
+    (benchmarks/bfloat16_speed.py)."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return any(getattr(torch.cpu, probe, lambda: False)() for probe in
+                   ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return False
+
+
 def parse_max_memory(text: str) -> dict[int | str, int | str]:
     """'cpu=2GiB,cuda:0=70GiB' -> {'cpu': '2GiB', 0: '70GiB'}, the form accelerate takes; one line for anything else.
 

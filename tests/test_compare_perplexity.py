@@ -87,3 +87,23 @@ def test_the_packaged_perplexity_slices_need_no_data_dir(tiny_llama_dir, tmp_pat
     wrong = run_compare(tiny_llama_dir, tmp_path / "out2", "--no-guard", "-b", "wikitext2_ppl", "--split", "validation",
                         methods="reverse_order")
     assert wrong.exit_code == 2 and "packaged wikitext2_ppl rows are of the test split" in wrong.output
+
+
+def test_the_default_grid_holds_the_recommended_method_and_a_packaged_perplexity_benchmark(registry, monkeypatch):
+    """The embedded default: decision beside decision_guided and the baselines, and a perplexity benchmark
+    read from the packaged rows (no hub: `datasets` is never asked)."""
+    import datasets
+
+    from drtframe.comparison.cells import TextBenchmarkItems
+    from drtframe.comparison.grid import Grid
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the default grid must not read the hub")
+
+    monkeypatch.setattr(datasets, "load_dataset", no_hub)
+    request = CompareRequest()
+    assert {"decision", "decision_guided", "block_influence", "angular_distance", "perplexity"} <= set(request.methods)
+    grid = Grid.prepare(request, registry)
+    text = [b for b in grid.benches if isinstance(b, TextBenchmarkItems)]
+    assert [b.name for b in text] == ["lambada_openai"] and len(text[0].rows) == 100
+    assert all(len(b.items) == 100 for b in grid.benches if b not in text)

@@ -100,21 +100,24 @@ def faults_registry(fault_plugins, monkeypatch):
     forget_modules(["drtframe_faults"])
 
 
-def grid(model_dir, out, methods=("block_influence", "reverse_order", "perplexity"), heal=("none", "linear_ls")):
-    return CompareRequest(ModelSpec(str(model_dir)), methods, (1, 2), ("arc_easy", "piqa"), limit=5,
+def grid(model_dir, out, methods=("block_influence", "reverse_order", "perplexity"), heal=("none", "linear_ls"),
+         benchmarks=("arc_easy", "piqa")):
+    return CompareRequest(ModelSpec(str(model_dir)), methods, (1, 2), benchmarks, limit=5,
                           calibration=CalibrationSpec(str(WIKITEXT_HEAD), 2, 16), guard=ItemWindow.sample(8),
                           output_dir=out, heal=heal)
 
 
 def test_a_ray_run_gives_the_local_results_exactly(tiny_llama_dir, tmp_path, ray_cluster, registry):
-    local = compare(grid(tiny_llama_dir, tmp_path / "local"), registry)
-    remote = compare(grid(tiny_llama_dir, tmp_path / "ray"), registry, executor=make_executor("ray", workers=2))
+    benchmarks = ("arc_easy", "piqa", "lambada_openai")  # a perplexity benchmark's cells too, healed and not
+    local = compare(grid(tiny_llama_dir, tmp_path / "local", benchmarks=benchmarks), registry)
+    remote = compare(grid(tiny_llama_dir, tmp_path / "ray", benchmarks=benchmarks), registry,
+                     executor=make_executor("ray", workers=2))
     assert remote.executor == {"name": "ray", "workers": 2, "workers_lost": 0}
     assert not remote.failures and not local.failures
     assert (tmp_path / "ray" / "results.csv").read_bytes() == (tmp_path / "local" / "results.csv").read_bytes()
     assert remote.from_cache == 0 and remote.computed == local.computed
     # the cache is the local executor's: a local rerun over the Ray run's directory computes nothing
-    again = compare(grid(tiny_llama_dir, tmp_path / "ray"), registry)
+    again = compare(grid(tiny_llama_dir, tmp_path / "ray", benchmarks=benchmarks), registry)
     assert again.computed == 0
 
 

@@ -36,5 +36,7 @@ def test_same_predictions_and_loglikelihoods_as_lm_eval(task, smollm2):
                       TEST_DATA / "mc")
     assert len(result.items) == len(expected)
     for item, lls in zip(result.items, expected):
-        assert item.loglikelihoods == pytest.approx(lls, abs=2e-4)
+        # float32 sums: the slice was written on one CPU; another CPU's kernels block the sums differently
+        # (an AVX2-only EPYC: HellaSwag and PIQA up to 3.05e-4 away on sums near -40, 7.5e-6 relative)
+        assert item.loglikelihoods == pytest.approx(lls, rel=1e-5, abs=2e-4)
         assert item.pred == max(range(len(lls)), key=lls.__getitem__)

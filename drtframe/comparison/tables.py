@@ -64,9 +64,15 @@ def bench_tables(result: CompareResult, show: tuple[str, ...] = ()) -> list[Benc
     return tables
 
 
+def _number(x: float) -> str:
+    """A perplexity or a ratio: two decimals, or three significant digits once it is large (a collapsed
+    model's perplexity can exceed 1e9)."""
+    return f"{x:.2f}" if x < 1e4 else f"{x:.3g}"
+
+
 def _value(result: CompareResult, cell: dict, benchmark: str) -> str:
     if "ppl" in cell:
-        text = f"{cell['ppl']:.2f} (×{result.ppl_ratio(cell, benchmark):.2f})"
+        text = f"{_number(cell['ppl'])} (×{_number(result.ppl_ratio(cell, benchmark))})"
         return text + (f" acc {cell['acc']:.3f}" if "acc" in cell else "")
     return f"{cell['acc']:.3f} ({result.retention(cell, benchmark):.0%})"
 
@@ -76,7 +82,7 @@ def _details(cell: dict, evidence: dict, show: tuple[str, ...]) -> tuple[str, ..
     if "intervals" in show:
         for measure, test in evidence["vs_dense"].items():
             if measure == "ppl":
-                lines.append(f"×{test['diff']:.3f} [{test['low']:.3f}, {test['high']:.3f}]")
+                lines.append(f"×{_number(test['diff'])} [{_number(test['low'])}, {_number(test['high'])}]")
             else:
                 lines.append(f"Δacc {test['diff']:+.3f} [{test['low']:+.3f}, {test['high']:+.3f}] p={test['p']:.2g}")
     if "agreement" in show and "agreement" in evidence:
@@ -90,7 +96,7 @@ def _title(bench: dict, dense: dict) -> str:
     where = f"{bench['name']} ({bench['split']}, {bench['format']}, n={bench['n']})"
     if "ppl" in dense:
         acc = f", acc {dense['acc']:.3f}" if "acc" in dense else ""
-        return f"{where}: dense {dense['metric']} {dense['ppl']:.2f}{acc}"
+        return f"{where}: dense {dense['metric']} {_number(dense['ppl'])}{acc}"
     return f"{where}: dense acc {dense['acc']:.3f} ± {dense['acc_stderr']:.3f}, chance {bench['chance']:.3f}"
 
 

@@ -1,6 +1,6 @@
 """Where an architecture keeps its decoder blocks, and how to delete some of them safely.
 
-Deleting blocks is more than slicing a ModuleList (DESIGN.md section 3): the kept attention
+Deleting blocks is more than slicing a ModuleList: the kept attention
 modules must be renumbered (the KV cache indexes by `layer_idx`), the config's layer count and
 per-layer lists must follow, and lists of layer indices must be remapped. Everything here works
 on any architecture described by an `Architecture`, which plugins register.

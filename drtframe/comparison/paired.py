@@ -82,7 +82,7 @@ def perplexity_test(a_loglikelihoods, b_loglikelihoods, counts) -> PairedTest:
         return (x.sum(axis=axis) - y.sum(axis=axis)) / size.sum(axis=axis)
 
     observed = float(log_ratio(a, b, n, 0))
-    if len(a) == 1 or np.allclose(a, b, rtol=0, atol=0):
+    if len(a) == 1 or np.array_equal(a, b):
         return PairedTest(float(np.exp(observed)), float(np.exp(observed)), float(np.exp(observed)))
     low, high = _interval((a, b, n), log_ratio, observed)
     return PairedTest(float(np.exp(observed)), float(np.exp(low)), float(np.exp(high)))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .evidence import primary
 from .request import NO_HEALER
 from .result import CompareResult
 
@@ -30,7 +31,7 @@ def plot_accuracy(result: CompareResult, path: Path) -> None:
     for ax, bench in zip(axes[0], benches):
         name = bench["name"]
         dense_cell = result.dense(name)
-        measure = "ppl" if "ppl" in dense_cell else "acc"
+        measure = primary(dense_cell)
         dense = dense_cell[measure]
         for method, healer in result.lines():
             points = [(0, dense, (), (0.0, 0.0))]

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from .evidence import Key, cell_evidence
+from .evidence import Key, cell_evidence, primary
 from .grid import GUARD
 from .request import NO_HEALER, CompareRequest, Variant
 from .sequences import MethodOutcome
@@ -176,7 +176,7 @@ def _evidence_columns(evidence: dict | None, cell: dict) -> dict:
     """The CSV's evidence columns of one pruned cell (the dense model's stay blank)."""
     if evidence is None:
         return {}
-    measure = "ppl" if "ppl" in cell else "acc"
+    measure = primary(cell)
     columns = {"measure": measure, "best": evidence["best"], "separable_from_best": evidence["separable_from_best"],
                **evidence.get("agreement", {})}
     for name, test in (("vs_dense", evidence["vs_dense"].get(measure)), ("vs_best", evidence["vs_best"])):
